@@ -1,0 +1,1 @@
+"""The autonomous experiment: candidates, surrogate, loop, record."""

@@ -1,0 +1,31 @@
+"""Instrument backends behind one small protocol (:class:`Driver`)."""
+
+from .errors import (
+    Aborted,
+    ConnectionLost,
+    DriverError,
+    InstrumentError,
+    InvalidArgument,
+    NotSupported,
+    SafetyInterlock,
+    Timeout,
+)
+from .frames import Axis, Capabilities, Frame, ProbeState
+from .protocol import Driver, GroundTruth
+
+__all__ = [
+    "Aborted",
+    "Axis",
+    "Capabilities",
+    "ConnectionLost",
+    "Driver",
+    "DriverError",
+    "Frame",
+    "GroundTruth",
+    "InstrumentError",
+    "InvalidArgument",
+    "NotSupported",
+    "ProbeState",
+    "SafetyInterlock",
+    "Timeout",
+]

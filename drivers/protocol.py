@@ -1,0 +1,72 @@
+"""The ``Driver`` protocol: the small verb set every instrument backend implements.
+
+Modelled on Nion Swift instrumentation's hardware sources and the ORNL remote-server verbs. A driver
+owns only its connection; the experiment loop owns all experiment state. Every verb raises the typed
+errors of :mod:`drivers.errors`; none clamps an out-of-range argument.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from .frames import Capabilities, Frame, ProbeState
+
+__all__ = ["Driver", "GroundTruth"]
+
+
+@runtime_checkable
+class Driver(Protocol):
+    def capabilities(self) -> Capabilities:
+        """Detectors, signal units, limits and optional verbs of this backend."""
+        ...
+
+    def acquire_overview(
+        self,
+        fov_m: float,
+        shape_px: tuple[int, int],
+        dwell_s: float,
+        detector: str = "HAADF",
+        timeout_s: float | None = None,
+    ) -> Frame:
+        """Scan a square field of view ``fov_m`` (metres) into a ``(ny, nx)`` image.
+
+        Returns a frame whose two axes are in metres, pixel centres, origin at the scan centre.
+        """
+        ...
+
+    def set_probe(
+        self,
+        frame_id: str,
+        yx_frac: tuple[float, float] | None = None,
+        yx_m: tuple[float, float] | None = None,
+    ) -> ProbeState:
+        """Park the probe, given exactly one of: a (y, x) fraction in [0, 1] of the overview
+        ``frame_id``, or (y, x) metres in that frame's calibration. Out of range: ``InvalidArgument``."""
+        ...
+
+    def acquire_spectrum(
+        self, exposure_s: float, detector: str = "EELS", timeout_s: float | None = None
+    ) -> Frame:
+        """Expose at the current probe position; returns a 1-D frame with a calibrated signal axis."""
+        ...
+
+    def blank(self) -> None: ...
+
+    def unblank(self) -> None: ...
+
+    def stop(self) -> None:
+        """Abort whatever is running and blank the beam."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class GroundTruth(Protocol):
+    """Optional: emulators (and replays) that know the noise-free truth, for scoring only."""
+
+    def ground_truth(self, reward, yx_m: Sequence[tuple[float, float]] | np.ndarray) -> np.ndarray:
+        """Noise-free ``reward`` value at each position ``yx_m: (n, 2)`` metres -> ``(n,)``."""
+        ...

@@ -1,0 +1,48 @@
+"""What a surrogate hands to a policy: the predictive distribution over the candidate set."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+__all__ = ["Posterior", "JointSampler"]
+
+#: ``sampler(indices (m,) int, n_samples, rng) -> (n_samples, m)`` joint draws of the latent function
+#: at the candidates ``indices`` (same units as ``Posterior.mean``).
+JointSampler = Callable[[np.ndarray, int, np.random.Generator], np.ndarray]
+
+
+@dataclass(frozen=True, eq=False)
+class Posterior:
+    """Marginal predictive mean and standard deviation of the target at every candidate.
+
+    Args:
+        mean: (n,) float64, in the reward's units.
+        std: (n,) float64 >= 0, same units (latent function, observation noise excluded).
+        noise_std: the fitted observation noise, same units.
+        sampler: optional joint sampler (Thompson sampling, batch acquisitions).
+        degenerate: True when the surrogate's health check found it uninformative (collapsed latent
+            space or flat prediction); policies that honour it explore instead of exploiting.
+    """
+
+    mean: np.ndarray
+    std: np.ndarray
+    noise_std: float = 0.0
+    sampler: JointSampler | None = None
+    degenerate: bool = False
+
+    def __post_init__(self) -> None:
+        mean = np.asarray(self.mean, dtype=np.float64).reshape(-1)
+        std = np.asarray(self.std, dtype=np.float64).reshape(-1)
+        if mean.shape != std.shape:
+            raise ValueError(f"Posterior: mean {mean.shape} and std {std.shape} differ")
+        if not np.all(np.isfinite(mean)) or not np.all(np.isfinite(std)):
+            raise ValueError("Posterior: mean and std must be finite")
+        object.__setattr__(self, "mean", mean)
+        object.__setattr__(self, "std", np.maximum(std, 0.0))
+
+    @property
+    def n(self) -> int:
+        return int(self.mean.shape[0])
