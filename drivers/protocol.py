@@ -24,15 +24,18 @@ class Driver(Protocol):
 
     def acquire_overview(
         self,
-        fov_m: float,
-        shape_px: tuple[int, int],
-        dwell_s: float,
+        fov_m: float | None,
+        shape_px: tuple[int, int] | None,
+        dwell_s: float | None,
         detector: str = "HAADF",
         timeout_s: float | None = None,
     ) -> Frame:
         """Scan a square field of view ``fov_m`` (metres) into a ``(ny, nx)`` image.
 
-        Returns a frame whose two axes are in metres, pixel centres, origin at the scan centre.
+        ``None`` for ``fov_m``, ``shape_px`` or ``dwell_s`` means the backend's own default (a replay
+        of recorded data has only its native field and shape, and refuses any other with
+        ``InvalidArgument``). Returns a frame whose two axes are calibrated (metres, or ``"px"`` where
+        the recording has no calibration), values at pixel centres.
         """
         ...
 

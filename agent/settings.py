@@ -1,0 +1,113 @@
+"""Typed experiment settings (the ``experiment`` config group) with validation that names the fix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+__all__ = ["ConfigError", "OverviewSettings", "CandidateSettings", "ExperimentSettings"]
+
+
+class ConfigError(ValueError):
+    """A setting is invalid; the message names the field and how to fix it."""
+
+
+@dataclass
+class OverviewSettings:
+    """The structure image. ``None`` leaves a value to the driver (replays have a native field)."""
+
+    fov_m: Optional[float] = 200e-9
+    shape_px: Optional[list[int]] = field(default_factory=lambda: [256, 256])
+    dwell_s: Optional[float] = 2e-6
+    detector: str = "HAADF"
+
+
+@dataclass
+class CandidateSettings:
+    """The candidate grid over the overview (see :func:`agent.candidates.make_candidates`)."""
+
+    window_px: int = 16
+    stride_px: int = 4
+    margin_px: Optional[int] = 14
+    normalise: str = "zscore"
+
+
+@dataclass
+class ExperimentSettings:
+    """One autonomous experiment.
+
+    ``steps`` is the measurement budget in total, seed points included: the first ``n_init``
+    positions come from the ``init`` design (``"sobol"`` or ``"random"``), the rest from the policy.
+    """
+
+    steps: int = 100
+    n_init: int = 10
+    init: str = "sobol"
+    wall_time_s: Optional[float] = None
+    exposure_s: float = 0.05
+    detector: str = "EELS"
+    maximize: bool = True
+    q: int = 1
+    allow_remeasure: bool = False
+    max_retries: int = 2
+    retry_backoff_s: float = 0.05
+    threads: int = 1
+    progress: bool = True
+    plots: bool = True
+    overview: OverviewSettings = field(default_factory=OverviewSettings)
+    candidates: CandidateSettings = field(default_factory=CandidateSettings)
+
+    def validate(self) -> "ExperimentSettings":
+        """Raise :class:`ConfigError` naming the first bad field; return self when all are sound."""
+        checks: list[tuple[bool, str]] = [
+            (self.steps >= 1, f"experiment.steps={self.steps} must be >= 1"),
+            (0 <= self.n_init <= self.steps,
+             f"experiment.n_init={self.n_init} must lie in [0, experiment.steps={self.steps}]"),
+            (self.init in ("sobol", "random"),
+             f"experiment.init={self.init!r}: use 'sobol' or 'random'"),
+            (self.wall_time_s is None or self.wall_time_s > 0,
+             f"experiment.wall_time_s={self.wall_time_s} must be > 0 or null (no limit)"),
+            (self.exposure_s > 0, f"experiment.exposure_s={self.exposure_s} must be > 0 seconds"),
+            (self.q >= 1, f"experiment.q={self.q} must be >= 1 (points chosen per decision)"),
+            (self.max_retries >= 0, f"experiment.max_retries={self.max_retries} must be >= 0"),
+            (self.threads >= 1, f"experiment.threads={self.threads} must be >= 1"),
+            (self.candidates.window_px >= 1,
+             f"experiment.candidates.window_px={self.candidates.window_px} must be >= 1"),
+            (self.candidates.stride_px >= 1,
+             f"experiment.candidates.stride_px={self.candidates.stride_px} must be >= 1"),
+            (self.overview.fov_m is None or self.overview.fov_m > 0,
+             f"experiment.overview.fov_m={self.overview.fov_m} must be > 0 metres or null"),
+            (self.overview.shape_px is None or (len(self.overview.shape_px) == 2
+                                                and min(self.overview.shape_px) >= 2),
+             f"experiment.overview.shape_px={self.overview.shape_px} must be [ny, nx] >= 2 or null"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+        return self
+
+    @classmethod
+    def from_mapping(cls, cfg: Any) -> "ExperimentSettings":
+        """Build from a plain mapping or OmegaConf node; unknown keys are refused by name."""
+        from omegaconf import DictConfig, OmegaConf
+
+        data = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+        nested = {"overview": OverviewSettings, "candidates": CandidateSettings}
+        kwargs: dict[str, Any] = {}
+        known = set(cls.__dataclass_fields__)
+        for key, value in data.items():
+            if key not in known:
+                raise ConfigError(
+                    f"experiment.{key} is not a setting; known: {', '.join(sorted(known))}"
+                )
+            if key in nested:
+                sub = nested[key]
+                unknown = set(value or {}) - set(sub.__dataclass_fields__)
+                if unknown:
+                    raise ConfigError(
+                        f"experiment.{key}.{sorted(unknown)[0]} is not a setting; known: "
+                        f"{', '.join(sorted(sub.__dataclass_fields__))}"
+                    )
+                value = sub(**(value or {}))
+            kwargs[key] = value
+        return cls(**kwargs).validate()
