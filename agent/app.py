@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from .loop import Experiment
 from .settings import ConfigError, ExperimentSettings
 
-__all__ = ["CONF_DIR", "build_experiment", "run_from_config", "main"]
+__all__ = ["CONF_DIR", "build_experiment", "run_from_config", "resume_run", "main", "resume_main"]
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +57,32 @@ def build_experiment(cfg: DictConfig, out_dir: str | Path) -> Experiment:
         out_dir=out_dir,
         seed=int(cfg.seed),
         config_yaml=OmegaConf.to_yaml(cfg, resolve=True),
+        rebuild=_rebuilder(cfg),
     )
+
+
+def _rebuilder(cfg: DictConfig):
+    """``rebuild(group, ["policy=ucb", "policy.beta=4"])`` -> a new component, for mid-run switches."""
+    import yaml
+
+    def rebuild(group: str, overrides: list[str]) -> Any:
+        node = OmegaConf.to_container(cfg[group]) if cfg.get(group) is not None else {}
+        for item in overrides:
+            key, value = item.split("=", 1)
+            if key == group:
+                path = CONF_DIR / group / f"{value}.yaml"
+                if not path.exists():
+                    known = sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+                    raise ConfigError(f"`{group}={value}`: no conf/{group}/{value}.yaml; known: {known}")
+                node = OmegaConf.to_container(OmegaConf.load(path))
+            else:
+                sub = OmegaConf.create(node)
+                OmegaConf.update(sub, key[len(group) + 1:], yaml.safe_load(value), force_add=True)
+                node = OmegaConf.to_container(sub)
+        root = OmegaConf.create({"seed": int(cfg.seed), group: node})
+        return _instantiate(root, group)
+
+    return rebuild
 
 
 def run_from_config(cfg: DictConfig, out_dir: str | Path) -> dict[str, Any]:
@@ -85,6 +110,49 @@ def _log_summary(summary: dict[str, Any], out: Path) -> None:
                  f"{truth.get('map_pearson', float('nan')):.3f}")
     log.info("%s; results in %s", line, out)
     print(f"[autoscope] {line}\n[autoscope] results in {out}")
+
+
+def resume_run(run_dir: str | Path, overrides: list[str] | None = None) -> dict[str, Any]:
+    """Continue the run in ``run_dir`` (its ``config.yaml`` plus dotted ``overrides``)."""
+    run_dir = Path(run_dir)
+    cfg_path = run_dir / "config.yaml"
+    if not cfg_path.exists():
+        raise ConfigError(f"{cfg_path} is missing: is {run_dir} an autoscope run directory?")
+    cfg = OmegaConf.load(cfg_path)
+    if overrides:
+        cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
+        (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+    if (run_dir / "summary.json").exists():
+        (run_dir / "summary.json").rename(run_dir / f"summary.before-resume-{int(__import__('time').time())}.json")
+    exp = build_experiment(cfg, run_dir)
+    exp.resume()
+    try:
+        summary = exp.run()
+    finally:
+        close = getattr(exp.driver, "close", None)
+        if close is not None:
+            close()
+    _log_summary(summary, run_dir)
+    return summary
+
+
+def resume_main(argv: list[str] | None = None) -> int:
+    """Console entry point (``autoscope-resume RUN_DIR [key=value ...]``)."""
+    import argparse
+    import sys
+
+    ap = argparse.ArgumentParser(prog="autoscope-resume",
+                                 description="Continue an interrupted autoscope run; nothing measured is lost.")
+    ap.add_argument("run_dir", type=Path)
+    ap.add_argument("overrides", nargs="*", help="dotted overrides, e.g. experiment.steps=200")
+    ns = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
+    try:
+        resume_run(ns.run_dir, ns.overrides)
+    except ConfigError as err:
+        print(f"autoscope-resume: {err}", file=sys.stderr)
+        return 2
+    return 0
 
 
 @hydra.main(config_path="../conf", config_name="config", version_base="1.3")

@@ -1,24 +1,43 @@
 """The closed loop: driver -> measurement -> reward -> surrogate -> policy -> driver.
 
 :class:`Experiment` owns all experiment state (measured indices, targets, timings, random state);
-the driver, reward, surrogate and policy it is given own only their own. Every measurement is
-appended to the HDF5 record and flushed before the next decision, so a crash never loses one.
+the driver, reward, surrogate and policy own only their own. Per measurement, in this order:
+
+1. the spectrum and its metadata go into ``journal.jsonl`` (fsynced: the crash-proof copy);
+2. the same row goes into ``record.h5`` (flushed);
+3. ``checkpoint.pt`` (loop state, random state, model weights) is replaced atomically.
+
+A run killed anywhere resumes (:meth:`Experiment.resume`) with every journaled measurement; rows
+journaled after the last checkpoint are *replayed*: the decisions are recomputed from the restored
+state and the recorded measurements are used instead of measuring again, so a resumed run on a
+deterministic instrument chooses the same positions as one never interrupted.
+
+With ``experiment.pipeline`` the next decision is computed while the instrument acquires the
+current point; the point in flight is *pending* (unavailable, and avoided by the policies'
+separation rule), so the detector does not wait for the model.
 """
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures as cf
 import logging
 import math
+import shutil
+import signal
+import threading
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
 from drivers.errors import (
+    Aborted,
     ConnectionLost,
+    DriverError,
     InstrumentError,
     InvalidArgument,
     SafetyInterlock,
@@ -31,11 +50,15 @@ from policies.protocol import NoCandidatesLeft, Policy, SelectionState
 from rewards.errors import RewardError
 
 from .candidates import CandidateSet, make_candidates
-from .record import Record, StepRow
+from .checkpoint import CheckpointError, load_checkpoint, restore_rng, save_checkpoint
+from .control import Command, Inbox
+from .guardians import DoseGuardian, DriftGuardian
+from .journal import Journal, read_journal
+from .record import Record, RecordError, StepRow
 from .settings import ExperimentSettings
 from .surrogates.protocol import Surrogate
 
-__all__ = ["Experiment", "MeasurementFailed", "StopReason"]
+__all__ = ["Experiment", "MeasurementFailed", "StopReason", "LoopState", "SpectrumRejected"]
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +70,18 @@ class MeasurementFailed(RuntimeError):
     """A candidate could not be measured after every retry."""
 
 
+class SpectrumRejected(InstrumentError):
+    """The instrument returned an unusable spectrum (NaN, wrong shape, saturated): retried."""
+
+
 class StopReason:
     BUDGET = "steps budget reached"
     WALL_TIME = "wall-time budget reached"
+    DOSE = "total-dose budget reached"
     EXHAUSTED = "no candidates left"
     SAFETY = "safety interlock"
+    USER = "stopped by the user"
+    SIGNAL = "stopped by signal"
 
 
 @dataclass
@@ -66,14 +96,21 @@ class _Decision:
 
 @dataclass
 class LoopState:
-    """Mutable state of a run (what a checkpoint must hold)."""
+    """Mutable state of a run: what a checkpoint holds besides random state and weights."""
 
     measured: list[int] = field(default_factory=list)
     y: list[float] = field(default_factory=list)
     failed: list[int] = field(default_factory=list)
+    vetoed: list[int] = field(default_factory=list)
+    forced: list[int] = field(default_factory=list)
     step: int = 0
+    n_rows: int = 0
     n_degenerate: int = 0
+    total_dose_e: float = 0.0
+    paused: bool = False
     stop_reason: str = ""
+    drift_px: list[float] = field(default_factory=lambda: [0.0, 0.0])
+    overrides: list[str] = field(default_factory=list)
 
 
 class Experiment:
@@ -84,11 +121,14 @@ class Experiment:
         reward: ``reward(spectrum, axis) -> float``.
         surrogate: the model; may be None only with model-free policies.
         policy: chooses candidates.
-        settings: validated :class:`ExperimentSettings`.
-        out_dir: where ``record.h5``, ``summary.json`` and ``plots/`` go (created if missing).
+        settings: :class:`ExperimentSettings` (validated here).
+        out_dir: the run directory: ``record.h5``, ``journal.jsonl``, ``checkpoint.pt``,
+            ``overview.npz``, ``summary.json``, ``plots/``, ``control/``.
         seed: seeds the experiment's random generator (seed design, random policies).
         config_yaml: the resolved configuration, stored in the record.
         on_step: optional callback ``(experiment, rows)`` after each decision's measurements.
+        rebuild: ``rebuild(group, overrides) -> object`` builds a new policy or reward when the user
+            switches one mid-run (``autoscope-ctl RUN_DIR set policy=ucb``); None disables that.
     """
 
     def __init__(
@@ -102,6 +142,7 @@ class Experiment:
         seed: int = 0,
         config_yaml: str = "",
         on_step: Callable[["Experiment", list[StepRow]], None] | None = None,
+        rebuild: Callable[[str, list[str]], Any] | None = None,
     ) -> None:
         if surrogate is None and getattr(policy, "needs_model", True):
             raise ValueError(f"policy {type(policy).__name__} needs a surrogate; set `surrogate=`")
@@ -114,52 +155,130 @@ class Experiment:
         self.seed = int(seed)
         self.config_yaml = config_yaml
         self.on_step = on_step
+        self.rebuild = rebuild
         self.rng = np.random.default_rng(self.seed)
         self.state = LoopState()
         self.overview: Frame | None = None
+        self.probe_frame_id: str = ""
         self.candidates: CandidateSet | None = None
         self.truth: np.ndarray | None = None
         self.record: Record | None = None
+        self.journal: Journal | None = None
         self.signal_axis: Axis | None = None
         self.last_posterior: Posterior | None = None
-        self._t_start = 0.0
+        self.drift: DriftGuardian | None = None
+        self.dose: DoseGuardian | None = None
+        self._design: list[int] = []
+        self._replay: collections.deque[StepRow] = collections.deque()
+        self._stop = threading.Event()
+        self._stop_reason = ""
+        self._t_start = time.perf_counter()
+        self._inbox: Inbox | None = None
 
-    # ------------------------------------------------------------------ set-up
+    # ================================================================== set-up and resume
     def setup(self) -> None:
-        """Acquire the overview, build candidates, compute the truth (if known), open the record."""
-        s = self.settings
+        """New run: acquire the overview, build candidates, compute the truth, open the files."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        ov = s.overview
-        self.overview = self._retry(
-            "acquire_overview",
-            lambda: self.driver.acquire_overview(
-                ov.fov_m, None if ov.shape_px is None else tuple(ov.shape_px), ov.dwell_s, ov.detector
-            ),
-        )
-        c = s.candidates
+        if (self.out_dir / "record.h5").exists() or (self.out_dir / "journal.jsonl").exists():
+            raise RecordError(f"{self.out_dir} already holds a run; continue it with "
+                              f"`autoscope-resume {self.out_dir}` or choose a new directory")
+        ov = self.settings.overview
+        self.overview = self._retry("acquire_overview", self._acquire_overview)
+        self.probe_frame_id = self.overview.frame_id
+        _save_overview(self.out_dir / "overview.npz", self.overview)
+        self._build_candidates()
+        self.record = Record.create(self.out_dir / "record.h5", self.overview, self.candidates,
+                                    self.config_yaml, self.truth)
+        self.journal = Journal(self.out_dir / "journal.jsonl")
+        self._design = self._initial_design(self.settings.n_init)
+        del ov
+
+    def _acquire_overview(self) -> Frame:
+        ov = self.settings.overview
+        shape = None if ov.shape_px is None else tuple(int(v) for v in ov.shape_px)
+        return self.driver.acquire_overview(ov.fov_m, shape, ov.dwell_s, ov.detector)
+
+    def _build_candidates(self) -> None:
+        assert self.overview is not None
+        c, s = self.settings.candidates, self.settings
         self.candidates = make_candidates(self.overview, c.window_px, c.stride_px, c.margin_px, c.normalise)
         if isinstance(self.driver, GroundTruth) and hasattr(self.driver, "ground_truth"):
             t0 = time.perf_counter()
             self.truth = np.asarray(self.driver.ground_truth(self.reward, self.candidates.yx_m), np.float64)
-            log.info("ground truth over %d candidates in %.2f s (scoring only)",
+            log.info("ground truth over %d candidates in %.2f s (scoring only, never shown to the policy)",
                      self.candidates.n, time.perf_counter() - t0)
-        self.record = Record.create(self.out_dir / "record.h5", self.overview, self.candidates,
-                                    self.config_yaml, self.truth)
-        self._design = self._initial_design(s.n_init)
+        if s.drift_every:
+            self.drift = DriftGuardian(s.drift_every)
+        if s.max_dose_e_per_A2 is not None:
+            self.dose = DoseGuardian(self.candidates.yx_m, s.max_dose_e_per_A2, s.dose_radius_m)
+
+    def resume(self) -> None:
+        """Continue the run in ``out_dir``: every journaled measurement is kept (see module doc)."""
+        d = self.out_dir
+        if not (d / "journal.jsonl").exists() and not (d / "record.h5").exists():
+            raise RecordError(f"{d} holds no run to resume (no journal.jsonl or record.h5)")
+        self.overview = _load_overview(d / "overview.npz")
+        self._build_candidates()
+        rows = read_journal(d / "journal.jsonl")
+        try:
+            ckpt = load_checkpoint(d / "checkpoint.pt")
+        except CheckpointError as err:
+            if (d / "checkpoint.pt").exists():
+                raise
+            log.warning("no checkpoint (%s): resuming from the journal alone, from the seed state", err)
+            ckpt = None
+        self.record = self._reopen_record(rows)
+        self.journal = Journal(d / "journal.jsonl")
+        self._design = self._initial_design(self.settings.n_init)  # same seed -> same design
+        if ckpt is not None:
+            self.state = LoopState(**ckpt["loop"])
+            self.rng = restore_rng(ckpt)
+            if self.surrogate is not None and ckpt.get("surrogate") is not None:
+                self.surrogate.load_state_dict(ckpt["surrogate"])
+            for ov in self.state.overrides:
+                self._apply_set(ov.split(" "), record=False)
+            if self.dose is not None and "dose_local" in ckpt["extra"]:
+                self.dose.local_dose = np.asarray(ckpt["extra"]["dose_local"], dtype=np.float64)
+        self._replay.extend(rows[self.state.n_rows:])
+        # The instrument process is new: it needs its own overview frame to place the probe.
+        fresh = self._retry("acquire_overview", self._acquire_overview)
+        self.probe_frame_id = fresh.frame_id
+        if self.drift is not None:
+            self.drift.update(len(rows), self.overview.data, fresh.data)
+            self.state.drift_px = list(self.drift.shift_px)
+        self.record.event("resumed", n_rows=len(rows), from_checkpoint=self.state.n_rows,
+                          replay=len(self._replay))
+        log.info("resumed %s: %d measurements kept, %d to replay", d, len(rows), len(self._replay))
+
+    def _reopen_record(self, rows: list[StepRow]) -> Record:
+        path = self.out_dir / "record.h5"
+        try:
+            rec = Record.open(path, "a")
+        except RecordError as err:
+            if path.exists():
+                bad = path.with_name(f"record.corrupt-{int(time.time())}.h5")
+                shutil.move(path, bad)
+                log.error("record unreadable (%s): kept as %s, rebuilt from the journal", err, bad.name)
+            rec = Record.create(path, self.overview, self.candidates, self.config_yaml, self.truth)
+            rec.event("record_rebuilt_from_journal", reason=str(err))
+        for r in rows[len(rec):]:
+            rec.append(r)
+        return rec
 
     def _initial_design(self, n: int) -> list[int]:
         cand = self.candidates
         assert cand is not None
         n = min(n, cand.n)
+        rng = np.random.default_rng([self.seed, 0xD5])  # own stream: identical on resume
         if n == 0:
             return []
         if self.settings.init == "random":
-            return [int(i) for i in self.rng.choice(cand.n, size=n, replace=False)]
+            return [int(i) for i in rng.choice(cand.n, size=n, replace=False)]
         from scipy.stats import qmc
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Sobol balance warning for n not a power of two
-            pts = qmc.Sobol(d=2, scramble=True, seed=self.rng).random(n)
+            pts = qmc.Sobol(d=2, scramble=True, seed=rng).random(n)
         taken = np.zeros(cand.n, dtype=bool)
         design = []
         for p in pts:
@@ -170,93 +289,191 @@ class Experiment:
             design.append(i)
         return design
 
-    # ------------------------------------------------------------------ main loop
+    # ================================================================== main loop
     def run(self) -> dict[str, Any]:
-        """Run until a budget ends; returns the summary (also written to ``summary.json``)."""
+        """Run until a budget ends (or a stop); returns the summary (also in ``summary.json``)."""
         from .summary import finish_run  # local: plots pull in matplotlib
 
         torch_threads = _set_torch_threads(self.settings.threads)
         self._t_start = time.perf_counter()
+        restore_signals = self._install_signal_handlers()
         try:
             if self.record is None:
                 self.setup()
-            bar = _progress(self.settings.steps, self.settings.progress, initial=len(self.state.measured))
+            self._inbox = Inbox(self.out_dir)
+            bar = _progress(self.settings.steps, self.settings.progress, initial=self._n_done())
             try:
-                while True:
-                    reason = self._budget_left()
-                    if reason:
-                        self.state.stop_reason = reason
-                        break
-                    try:
-                        decision = self._decide()
-                    except NoCandidatesLeft:
-                        self.state.stop_reason = StopReason.EXHAUSTED
-                        break
-                    try:
-                        rows = self._measure(decision)
-                    except SafetyInterlock as err:
-                        self.state.stop_reason = f"{StopReason.SAFETY}: {err}"
-                        self.record.event("safety_interlock", step=self.state.step, message=str(err))
-                        break
-                    if bar is not None:
-                        bar.update(len(rows))
-                        if self.state.y:
-                            bar.set_postfix(best=f"{self._best():.4g}", refresh=False)
-                    if self.on_step is not None:
-                        self.on_step(self, rows)
+                if self.settings.pipeline:
+                    self._run_pipelined(bar)
+                else:
+                    self._run_sequential(bar)
             finally:
                 if bar is not None:
                     bar.close()
+                self._safe_blank()
+            if self._stop_reason:
+                self.state.stop_reason = self._stop_reason
             log.info("stopped: %s after %d measurements", self.state.stop_reason, len(self.state.measured))
+            self.record.event("stopped", reason=self.state.stop_reason, n_rows=self.state.n_rows)
             return finish_run(self)
         finally:
+            restore_signals()
             if torch_threads is not None:
                 _set_torch_threads(torch_threads)
+            if self.journal is not None:
+                self.journal.close()
             if self.record is not None:
                 self.record.close()
 
-    def _budget_left(self) -> str:
+    def request_stop(self, reason: str = StopReason.USER) -> None:
+        """Ask the loop to stop after the measurement in progress (thread- and signal-safe)."""
+        if not self._stop_reason:
+            self._stop_reason = reason
+        self._stop.set()
+
+    def _run_sequential(self, bar) -> None:
+        while self._before_decision():
+            try:
+                decision = self._decide(pending=())
+            except NoCandidatesLeft:
+                self.state.stop_reason = StopReason.EXHAUSTED
+                return
+            rows = []
+            for i in decision.indices.tolist():
+                result = self._acquire_guarded(int(i))
+                row = self._complete(int(i), decision, result)
+                if row is not None:
+                    rows.append(row)
+                if self._stop.is_set():
+                    break
+            self._after(rows, bar)
+
+    def _run_pipelined(self, bar) -> None:
+        pool = cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="acquire")
+        inflight: list[tuple[int, _Decision, cf.Future]] = []
+        try:
+            while True:
+                go_on = self._before_decision(n_inflight=len(inflight))
+                if go_on and self.drift is not None and self.drift.due(self._n_done() + len(inflight)):
+                    self._drain(inflight, bar)  # the overview needs the beam: nothing in flight
+                    inflight = []
+                    continue
+                decision = None
+                if go_on:
+                    pending = tuple(i for i, _, _ in inflight)
+                    try:
+                        decision = self._decide(pending=pending)  # runs while the detector works
+                    except NoCandidatesLeft:
+                        if not inflight:
+                            raise
+                self._drain(inflight, bar)
+                inflight = []
+                if decision is None:
+                    if not go_on or self._stop.is_set():
+                        break
+                    continue
+                inflight = [(int(i), decision, pool.submit(self._acquire_guarded, int(i)))
+                            for i in decision.indices.tolist()]
+        except NoCandidatesLeft:
+            self.state.stop_reason = StopReason.EXHAUSTED
+        finally:
+            self._drain(inflight, bar)
+            pool.shutdown(wait=True)
+
+    def _drain(self, inflight, bar) -> None:
+        rows = []
+        for i, decision, fut in inflight:
+            row = self._complete(i, decision, fut.result())
+            if row is not None:
+                rows.append(row)
+        if inflight:
+            self._after(rows, bar)
+
+    def _after(self, rows: list[StepRow], bar) -> None:
+        if bar is not None:
+            bar.n = self._n_done()
+            if self.state.y:
+                bar.set_postfix(best=f"{self._best():.4g}", refresh=False)
+            bar.refresh()
+        if self.on_step is not None:
+            self.on_step(self, rows)
+
+    def _before_decision(self, n_inflight: int = 0) -> bool:
+        """Control commands, budgets and guardians; False when the run must stop deciding."""
+        self._poll_control()
+        while self.state.paused and not self._stop.is_set():
+            time.sleep(0.05)
+            self._poll_control()
+        if self._stop.is_set():
+            return False
+        reason = self._budget_exhausted(n_inflight)
+        if reason:
+            self.state.stop_reason = reason
+            return False
+        if self.drift is not None and n_inflight == 0 and self.drift.due(self._n_done()):
+            self._correct_drift()
+        return True
+
+    def _n_done(self) -> int:
+        return len(self.state.measured) + len(self.state.failed)
+
+    def _budget_exhausted(self, n_inflight: int = 0) -> str:
         s = self.settings
-        if len(self.state.measured) + len(self.state.failed) >= s.steps:
+        if self._n_done() + n_inflight >= s.steps:
             return StopReason.BUDGET
         if s.wall_time_s is not None and time.perf_counter() - self._t_start >= s.wall_time_s:
             return StopReason.WALL_TIME
+        if s.max_total_dose_e is not None and self.state.total_dose_e >= s.max_total_dose_e:
+            return StopReason.DOSE
+        if not self.available_mask().any() and not self.state.forced:
+            return StopReason.EXHAUSTED
         return ""
 
-    def available_mask(self) -> np.ndarray:
+    def available_mask(self, pending: tuple[int, ...] = ()) -> np.ndarray:
         """(n,) bool: candidates the policy may choose now."""
         assert self.candidates is not None
         avail = np.ones(self.candidates.n, dtype=bool)
         if not self.settings.allow_remeasure:
             avail[self.state.measured] = False
         avail[self.state.failed] = False
+        avail[self.state.vetoed] = False
+        avail[list(pending)] = False
+        if self.dose is not None:
+            avail &= ~self.dose.damaged
         return avail
 
-    def _decide(self) -> _Decision:
+    # ================================================================== deciding
+    def _decide(self, pending: tuple[int, ...]) -> _Decision:
         st = self.state
-        remaining = self.settings.steps - len(st.measured) - len(st.failed)
-        if st.step < len(self._design):  # seed phase: one design point per attempt
-            return _Decision(np.array([self._design[st.step]]), reason="seed")
-        q = min(self.settings.q, remaining)
-        avail = self.available_mask()
+        remaining = self.settings.steps - self._n_done() - len(pending)
+        if st.forced:
+            i = st.forced.pop(0)
+            return _Decision(np.array([i]), reason="forced by user")
+        done = set(st.measured) | set(st.failed) | set(st.vetoed) | set(pending)
+        for i in self._design:  # seed phase: the design points not yet measured, in order
+            if i not in done:
+                return _Decision(np.array([i]), reason="seed")
+        avail = self.available_mask(pending)
         if not avail.any():
-            raise NoCandidatesLeft("every candidate was measured or failed")
+            raise NoCandidatesLeft("every candidate was measured, failed or vetoed")
+        q = max(1, min(self.settings.q, remaining, int(avail.sum())))
         decision = _Decision(np.zeros(0, dtype=np.int64))
         posterior = None
-        if getattr(self.policy, "needs_model", True) and len(st.y) >= 2:
+        needs_model = getattr(self.policy, "needs_model", True)
+        if needs_model and len(st.y) >= 2:
             posterior = self._fit_predict(decision)
-        elif getattr(self.policy, "needs_model", True):
+        elif needs_model:
             # Fewer than two targets: nothing to learn from yet. Explore deterministically.
             from policies import SpaceFilling
 
             t0 = time.perf_counter()
-            decision.indices = SpaceFilling().select(None, self._selection_state(avail), q)
+            decision.indices = np.asarray(SpaceFilling().select(None, self._selection_state(avail, pending), q))
             decision.t_select_s = time.perf_counter() - t0
             decision.reason = "explore: too few targets to fit"
             return decision
         t0 = time.perf_counter()
         decision.indices = np.asarray(
-            self.policy.select(posterior, self._selection_state(avail), q), dtype=np.int64
+            self.policy.select(posterior, self._selection_state(avail, pending), q), dtype=np.int64
         )
         decision.t_select_s = time.perf_counter() - t0
         decision.posterior = posterior
@@ -266,7 +483,7 @@ class Experiment:
                                f"{decision.indices.tolist()}")
         return decision
 
-    def _selection_state(self, avail: np.ndarray) -> SelectionState:
+    def _selection_state(self, avail: np.ndarray, pending: tuple[int, ...]) -> SelectionState:
         assert self.candidates is not None
         return SelectionState(
             available=avail,
@@ -277,6 +494,7 @@ class Experiment:
             step=self.state.step,
             rng=self.rng,
             maximize=self.settings.maximize,
+            pending=np.asarray(pending, dtype=np.int64),
         )
 
     def surrogate_inputs(self) -> np.ndarray:
@@ -302,84 +520,149 @@ class Experiment:
         if posterior.degenerate:
             self.state.n_degenerate += 1
             health = self.surrogate.health(X) if hasattr(self.surrogate, "health") else None
-            msg = getattr(health, "message", "degenerate posterior")
+            msg = getattr(health, "message", "") or "degenerate posterior"
             log.warning("step %d: surrogate unhealthy (%s); the policy explores", self.state.step, msg)
             self.record.event("surrogate_unhealthy", step=self.state.step, message=msg)
         self.last_posterior = posterior
         return posterior
 
-    # ------------------------------------------------------------------ measuring
-    def _measure(self, decision: _Decision) -> list[StepRow]:
-        assert self.candidates is not None and self.record is not None
-        rows = []
-        for i in decision.indices.tolist():
-            row = self._measure_one(int(i), decision)
-            if row is not None:
-                rows.append(row)
-            self.state.step += 1
-        return rows
-
-    def _measure_one(self, i: int, decision: _Decision) -> StepRow | None:
-        cand, st, record = self.candidates, self.state, self.record
-        assert cand is not None and record is not None
-        t0 = time.perf_counter()
+    # ================================================================== measuring
+    def _acquire_guarded(self, i: int) -> Frame | StepRow | Exception:
+        """Place the probe and acquire (or replay a journaled row); never raises for a fault."""
+        if self._replay:
+            row = self._replay.popleft()
+            if row.index != i:
+                log.warning("replay: decision %d differs from the recorded %d; the record wins", i, row.index)
+            return row
+        cand = self.candidates
+        assert cand is not None
+        frac = self._probe_fraction(i)
+        if frac is None:
+            return InvalidArgument(f"candidate {i} drifted out of the field of view")
         try:
-            self._retry("set_probe", lambda: self.driver.set_probe(cand.frame_id,
-                                                                   yx_frac=tuple(cand.yx_frac[i])))
-            frame = self._retry("acquire_spectrum", lambda: self.driver.acquire_spectrum(
-                self.settings.exposure_s, self.settings.detector))
-        except (MeasurementFailed, InvalidArgument) as err:
-            st.failed.append(i)
-            record.event("measurement_failed", step=st.step, index=i, message=str(err))
-            log.warning("candidate %d failed and is skipped: %s", i, err)
+            self._retry("set_probe", lambda: self.driver.set_probe(self.probe_frame_id, yx_frac=frac))
+            return self._retry("acquire_spectrum", self._acquire_checked)
+        except (MeasurementFailed, InvalidArgument, SafetyInterlock, Aborted) as err:
+            return err
+
+    def _acquire_checked(self) -> Frame:
+        frame = self.driver.acquire_spectrum(self.settings.exposure_s, self.settings.detector)
+        data = np.asarray(frame.data)
+        if data.ndim != 1:
+            raise SpectrumRejected(f"spectrum has shape {data.shape}, expected 1-D")
+        if self.signal_axis is not None and data.shape[0] != self.signal_axis.size:
+            raise SpectrumRejected(f"spectrum has {data.shape[0]} channels, expected {self.signal_axis.size}")
+        if not np.all(np.isfinite(data)):
+            raise SpectrumRejected("spectrum holds NaN or infinite values")
+        sat = frame.metadata.get("saturation_counts")
+        if sat is not None and np.count_nonzero(data >= float(sat)) > 0:
+            raise SpectrumRejected(f"detector saturated ({np.count_nonzero(data >= float(sat))} channels)")
+        return frame
+
+    def _probe_fraction(self, i: int) -> tuple[float, float] | None:
+        cand = self.candidates
+        assert cand is not None
+        f = cand.yx_frac[i].copy()
+        if self.drift is not None:
+            f += np.asarray(self.state.drift_px) / np.asarray(cand.image_shape, dtype=np.float64)
+        if np.any(f < 0) or np.any(f > 1):
             return None
-        t_acquire = time.perf_counter() - t0
+        return float(f[0]), float(f[1])
+
+    def _complete(self, i: int, decision: _Decision, result: Frame | StepRow | Exception) -> StepRow | None:
+        """Turn an acquisition result into a journaled, recorded, checkpointed row."""
+        st, record = self.state, self.record
+        assert record is not None and self.candidates is not None
+        if isinstance(result, SafetyInterlock):
+            record.event("safety_interlock", step=st.step, index=i, message=str(result))
+            self.request_stop(f"{StopReason.SAFETY}: {result}")
+            return None
+        if isinstance(result, Aborted):
+            record.event("aborted", step=st.step, index=i, message=str(result))
+            self.request_stop(self._stop_reason or StopReason.USER)
+            return None
+        if isinstance(result, Exception):
+            st.failed.append(i)
+            st.step += 1
+            record.event("measurement_failed", step=st.step, index=i, error=type(result).__name__,
+                         message=str(result))
+            log.warning("candidate %d failed and is skipped: %s", i, result)
+            self._checkpoint()
+            return None
+        if isinstance(result, StepRow):  # replayed from the journal after a resume
+            row = result
+            if self.signal_axis is None:
+                self.signal_axis = _axis_from_record(record)
+        else:
+            row = self._make_row(i, decision, result)
+            self.journal.append(row)  # fsynced: paid-for data is safe from here on
+            record.append(row, result.signal_axis)
+        st.n_rows += 1
+        st.step += 1
+        if math.isfinite(row.reward):
+            st.measured.append(row.index)
+            st.y.append(row.reward)
+        else:
+            st.failed.append(row.index)
+        if math.isfinite(row.dose_e):
+            st.total_dose_e += row.dose_e
+        self._checkpoint()
+        return row
+
+    def _make_row(self, i: int, decision: _Decision, frame: Frame) -> StepRow:
+        cand = self.candidates
+        assert cand is not None and self.record is not None
         spectrum = np.asarray(frame.data, dtype=np.float64)
         axis = frame.signal_axis
+        if self.signal_axis is None:
+            self.signal_axis = axis
         try:
             value = float(self.reward(spectrum, axis))
             if not math.isfinite(value):
                 raise RewardError(f"reward returned {value}")
         except RewardError as err:
             value = float("nan")
-            record.event("reward_failed", step=st.step, index=i, message=str(err))
+            self.record.event("reward_failed", step=self.state.step, index=i, message=str(err))
             log.warning("reward failed at candidate %d (spectrum kept): %s", i, err)
+        md = frame.metadata
+        per_area = float(md.get("dose_e_per_A2", float("nan")))
+        if self.dose is not None:
+            for j in self.dose.add(tuple(cand.yx_m[i]), per_area):
+                self.record.event("dose_limit", index=int(j), step=self.state.step)
         post = decision.posterior
-        row = StepRow(
-            step=st.step,
+        return StepRow(
+            step=self.state.step,
             index=i,
-            phase="seed" if decision.reason == "seed" else "policy",
+            phase="seed" if decision.reason == "seed" else ("forced" if decision.reason.startswith("forced")
+                                                            else "policy"),
             yx_px=(int(cand.yx_px[i, 0]), int(cand.yx_px[i, 1])),
             yx_m=(float(cand.yx_m[i, 0]), float(cand.yx_m[i, 1])),
             reward=value,
             pred_mean=float(post.mean[i]) if post is not None else float("nan"),
             pred_std=float(post.std[i]) if post is not None else float("nan"),
-            t_acquire_s=t_acquire,
+            t_acquire_s=float(md.get("wall_s", float("nan"))),
             t_fit_s=decision.t_fit_s,
             t_predict_s=decision.t_predict_s,
             t_select_s=decision.t_select_s,
-            clock_s=float(frame.metadata.get("time_s", float("nan"))),
-            dose_e=float(frame.metadata.get("dose_e", float("nan"))),
+            clock_s=float(md.get("time_s", float("nan"))),
+            dose_e=float(md.get("dose_e", float("nan"))),
             healthy=not (post is not None and post.degenerate),
             reason=decision.reason,
             spectrum=spectrum,
         )
-        record.append(row, axis)  # flushed: the measurement is safe from here on
-        if self.signal_axis is None:
-            self.signal_axis = axis
-        if math.isfinite(value):
-            st.measured.append(i)
-            st.y.append(value)
-        else:
-            st.failed.append(i)
-        return row
 
     def _retry(self, what: str, call: Callable[[], Any]) -> Any:
-        """Call with retries and exponential backoff on transient faults; every fault recorded."""
+        """Call with retries and exponential backoff on transient faults; every fault recorded.
+
+        Also times the call: the last successful duration is put in the frame's ``wall_s``.
+        """
         s = self.settings
         for attempt in range(s.max_retries + 1):
+            if self._stop.is_set() and what != "acquire_overview":
+                raise Aborted(f"{what}: stop requested")
+            t0 = time.perf_counter()
             try:
-                return call()
+                out = call()
             except TRANSIENT as err:
                 if self.record is not None:
                     self.record.event("fault", verb=what, attempt=attempt, error=type(err).__name__,
@@ -390,12 +673,196 @@ class Experiment:
                         raise
                     raise MeasurementFailed(f"{what}: {type(err).__name__}: {err}") from err
                 time.sleep(s.retry_backoff_s * (2**attempt))
+                continue
+            if isinstance(out, Frame):
+                md = dict(out.metadata)
+                md["wall_s"] = time.perf_counter() - t0
+                out = Frame(out.data, out.axes, out.frame_id, md)
+            return out
         raise AssertionError("unreachable")
 
-    # ------------------------------------------------------------------ helpers
+    # ================================================================== checkpoints
+    def _checkpoint(self) -> None:
+        if not self.settings.checkpoint:
+            return
+        state = None
+        if self.surrogate is not None and hasattr(self.surrogate, "state_dict"):
+            state = self.surrogate.state_dict()
+        extra = {"dose_local": self.dose.local_dose} if self.dose is not None else {}
+        save_checkpoint(self.out_dir / "checkpoint.pt", loop=asdict(self.state), rng=self.rng,
+                        surrogate_state=state, extra=extra)
+
+    # ================================================================== guardians
+    def _correct_drift(self) -> None:
+        assert self.drift is not None and self.overview is not None and self.record is not None
+        try:
+            frame = self._retry("acquire_overview", self._acquire_overview)
+        except MeasurementFailed as err:
+            self.record.event("drift_check_failed", message=str(err))
+            return
+        dy, dx = self.drift.update(self._n_done(), self.overview.data, frame.data)
+        self.probe_frame_id = frame.frame_id
+        self.state.drift_px = [dy, dx]
+        self.record.event("drift", n_done=self._n_done(), dy_px=dy, dx_px=dx, frame_id=frame.frame_id)
+
+    # ================================================================== human in the loop
+    def _poll_control(self) -> None:
+        if self._inbox is None:
+            return
+        for cmd, text, path in self._inbox.take():
+            try:
+                if cmd is None:
+                    raise ValueError(f"unreadable command {text}")
+                self._apply(cmd)
+                self.record.event("intervention", verb=cmd.verb, args=cmd.args, metres=cmd.metres,
+                                  id=cmd.id, outcome="applied")
+            except (ValueError, KeyError, DriverError) as err:
+                self.record.event("intervention", text=text, outcome=f"refused: {err}")
+                log.error("control command refused: %s", err)
+            self._inbox.archive(path)
+
+    def _to_pixels(self, cmd: Command, values: list[float]) -> list[float]:
+        if not cmd.metres:
+            return values
+        assert self.overview is not None
+        ay, ax = self.overview.axes
+        out = []
+        for k, v in enumerate(values):
+            axis = ay if (cmd.verb == "force" and k == 0) or (cmd.verb == "veto" and k < 2) else ax
+            out.append((v - axis.offset) / axis.scale)
+        return out
+
+    def _apply(self, cmd: Command) -> None:
+        cand = self.candidates
+        assert cand is not None
+        st = self.state
+        if cmd.verb == "pause":
+            st.paused = True
+        elif cmd.verb == "resume":
+            st.paused = False
+        elif cmd.verb == "stop":
+            self.request_stop(StopReason.USER)
+        elif cmd.verb == "veto":
+            y0, y1, x0, x1 = self._to_pixels(cmd, [float(v) for v in cmd.args])
+            py, px = cand.yx_px[:, 0], cand.yx_px[:, 1]
+            inside = (py >= min(y0, y1)) & (py <= max(y0, y1)) & (px >= min(x0, x1)) & (px <= max(x0, x1))
+            new = sorted(set(np.flatnonzero(inside).tolist()) - set(st.vetoed))
+            st.vetoed.extend(new)
+            st.forced = [i for i in st.forced if i not in set(new)]
+            log.info("vetoed %d candidates", len(new))
+        elif cmd.verb == "force":
+            py, px = self._to_pixels(cmd, [float(v) for v in cmd.args])
+            d2 = (cand.yx_px[:, 0] - py) ** 2 + (cand.yx_px[:, 1] - px) ** 2
+            st.forced.append(int(np.argmin(d2)))
+        elif cmd.verb == "set":
+            self._apply_set([str(a) for a in cmd.args], record=True)
+        else:
+            raise ValueError(f"unknown verb {cmd.verb}")
+
+    def _apply_set(self, args: list[str], record: bool) -> None:
+        if self.rebuild is None:
+            raise ValueError("this run cannot switch components (no config to build them from)")
+        for group in ("policy", "reward"):
+            mine = [a for a in args if a.split("=", 1)[0].split(".")[0] == group]
+            if not mine:
+                continue
+            obj = self.rebuild(group, mine)
+            if group == "policy":
+                self.policy = obj
+            else:
+                self.reward = obj
+                self._rescore()
+        if record:
+            self.state.overrides.append(" ".join(args))
+
+    def _rescore(self) -> None:
+        """A new reward: recompute every target from the recorded spectra (nothing re-measured)."""
+        assert self.record is not None and self.candidates is not None
+        axis = self.signal_axis or _axis_from_record(self.record)
+        idx, spectra = self.record.column("index"), self.record.column("spectrum")
+        measured, y, failed = [], [], [i for i in self.state.failed if i not in set(idx.tolist())]
+        for i, spec in zip(idx.tolist(), spectra):
+            try:
+                v = float(self.reward(spec, axis))
+                ok = math.isfinite(v)
+            except RewardError:
+                ok = False
+            if ok:
+                measured.append(int(i))
+                y.append(v)
+            else:
+                failed.append(int(i))
+        self.state.measured, self.state.y, self.state.failed = measured, y, failed
+        if isinstance(self.driver, GroundTruth) and hasattr(self.driver, "ground_truth"):
+            self.truth = np.asarray(self.driver.ground_truth(self.reward, self.candidates.yx_m), np.float64)
+
+    # ================================================================== signals and helpers
+    def _install_signal_handlers(self) -> Callable[[], None]:
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+
+        def handler(signum, _frame):
+            if self._stop.is_set() and signum == signal.SIGINT:
+                raise KeyboardInterrupt  # a second Ctrl-C: leave now (files are already flushed)
+            self.request_stop(f"{StopReason.SIGNAL} {signal.Signals(signum).name}")
+            threading.Thread(target=self._safe_stop_driver, daemon=True).start()
+
+        for s in previous:
+            signal.signal(s, handler)
+
+        def restore() -> None:
+            for s, h in previous.items():
+                signal.signal(s, h)
+
+        return restore
+
+    def _safe_stop_driver(self) -> None:
+        try:
+            self.driver.stop()
+        except DriverError as err:  # the stop itself failed: blanking is retried in run()
+            log.error("driver.stop() failed: %s", err)
+
+    def _safe_blank(self) -> None:
+        try:
+            self.driver.blank()
+        except DriverError as err:
+            log.error("could not blank the beam: %s", err)
+            if self.record is not None:
+                self.record.event("blank_failed", message=str(err))
+
     def _best(self) -> float:
         y = np.asarray(self.state.y)
         return float(y.max() if self.settings.maximize else y.min())
+
+
+def _axis_from_record(record: Record) -> Axis | None:
+    import json
+
+    raw = record.h5["steps"].attrs.get("signal_axis")
+    if raw is None:
+        return None
+    d = json.loads(raw)
+    return Axis(d["name"], d["units"], np.asarray(d["values"]))
+
+
+def _save_overview(path: Path, frame: Frame) -> None:
+    import json
+
+    np.savez(path, data=frame.data, y=frame.axes[0].values, x=frame.axes[1].values,
+             units=np.array([frame.axes[0].units, frame.axes[1].units]),
+             frame_id=np.array(frame.frame_id), metadata=np.array(json.dumps(dict(frame.metadata), default=str)))
+
+
+def _load_overview(path: Path) -> Frame:
+    import json
+
+    if not path.exists():
+        raise RecordError(f"{path} is missing: the run's overview is needed to resume")
+    with np.load(path, allow_pickle=False) as z:
+        uy, ux = (str(u) for u in z["units"])
+        return Frame(z["data"], (Axis("y", uy, z["y"]), Axis("x", ux, z["x"])), str(z["frame_id"]),
+                     json.loads(str(z["metadata"])))
 
 
 def _progress(total: int, enabled: bool, initial: int = 0):
@@ -414,4 +881,3 @@ def _set_torch_threads(n: int) -> int | None:
     previous = torch.get_num_threads()
     torch.set_num_threads(int(n))
     return previous
-

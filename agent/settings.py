@@ -52,6 +52,12 @@ class ExperimentSettings:
     max_retries: int = 2
     retry_backoff_s: float = 0.05
     threads: int = 1
+    pipeline: bool = False
+    checkpoint: bool = True
+    drift_every: int = 0
+    max_total_dose_e: Optional[float] = None
+    max_dose_e_per_A2: Optional[float] = None
+    dose_radius_m: float = 2e-9
     progress: bool = True
     plots: bool = True
     overview: OverviewSettings = field(default_factory=OverviewSettings)
@@ -71,6 +77,13 @@ class ExperimentSettings:
             (self.q >= 1, f"experiment.q={self.q} must be >= 1 (points chosen per decision)"),
             (self.max_retries >= 0, f"experiment.max_retries={self.max_retries} must be >= 0"),
             (self.threads >= 1, f"experiment.threads={self.threads} must be >= 1"),
+            (self.drift_every >= 0,
+             f"experiment.drift_every={self.drift_every} must be >= 0 (0: no drift correction)"),
+            (self.max_total_dose_e is None or self.max_total_dose_e > 0,
+             f"experiment.max_total_dose_e={self.max_total_dose_e} must be > 0 electrons or null"),
+            (self.max_dose_e_per_A2 is None or self.max_dose_e_per_A2 > 0,
+             f"experiment.max_dose_e_per_A2={self.max_dose_e_per_A2} must be > 0 or null"),
+            (self.dose_radius_m > 0, f"experiment.dose_radius_m={self.dose_radius_m} must be > 0"),
             (self.candidates.window_px >= 1,
              f"experiment.candidates.window_px={self.candidates.window_px} must be >= 1"),
             (self.candidates.stride_px >= 1,
