@@ -17,7 +17,11 @@ log = logging.getLogger(__name__)
 
 
 def register_shift(reference: np.ndarray, image: np.ndarray) -> tuple[float, float]:
-    """Shift (dy, dx) in pixels that moves ``reference`` onto ``image`` (phase correlation).
+    """Shift (dy, dx) in pixels that moves ``reference`` onto ``image``.
+
+    Generalised cross-correlation: the cross-power spectrum is divided by the square root of its
+    magnitude (halfway between plain cross-correlation, robust to noise, and phase correlation,
+    sharp peaks); measured on shifted noisy blob images this was the most accurate of the three.
 
     Both images ``(ny, nx)`` float. Sub-pixel by a parabola through the correlation peak and its
     neighbours. A feature at pixel p in ``reference`` appears at p + (dy, dx) in ``image``.
@@ -30,7 +34,7 @@ def register_shift(reference: np.ndarray, image: np.ndarray) -> tuple[float, flo
     fa = np.fft.fft2((a - a.mean()) * win)
     fb = np.fft.fft2((b - b.mean()) * win)
     cross = fb * np.conj(fa)
-    cross /= np.maximum(np.abs(cross), 1e-12)
+    cross /= np.sqrt(np.maximum(np.abs(cross), 1e-12))
     corr = np.fft.ifft2(cross).real
     peak = np.unravel_index(int(np.argmax(corr)), corr.shape)
     shift = []
