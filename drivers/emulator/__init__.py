@@ -1,0 +1,30 @@
+"""STEM-EELS physics emulator over random Ag nanoparticles (the default driver).
+
+``PlasmonEmulator`` implements :class:`drivers.Driver` and :class:`drivers.GroundTruth`; the sample
+types describe its specimen, the clocks its notion of time.
+"""
+
+from .clock import Clock, RealClock, VirtualClock, make_clock
+from .driver import EDGE_BAND_EV, IMAGE_DETECTORS, SPECTROMETERS, PlasmonEmulator
+from .physics import EDGE_MODE_KINDS, Mode, SpectrumModel
+from .sample import PARTICLE_KINDS, Disk, Particle, Rod, Sample, Triangle
+
+__all__ = [
+    "Clock",
+    "Disk",
+    "EDGE_BAND_EV",
+    "EDGE_MODE_KINDS",
+    "IMAGE_DETECTORS",
+    "Mode",
+    "PARTICLE_KINDS",
+    "Particle",
+    "PlasmonEmulator",
+    "RealClock",
+    "Rod",
+    "SPECTROMETERS",
+    "Sample",
+    "SpectrumModel",
+    "Triangle",
+    "VirtualClock",
+    "make_clock",
+]
