@@ -1,8 +1,14 @@
-"""Typed errors raised by rewards (scalarizers)."""
+"""Typed errors raised by rewards (scalarizers).
+
+At call time a reward raises :class:`EmptySpectrum`, :class:`WrongAxis`, :class:`WindowOutsideAxis`
+or a plain :class:`RewardError`; the loop treats any of them as a failed measurement. At
+construction time (building from a Hydra config) malformed arguments raise
+:class:`InvalidRewardConfig`, so a bad configuration is refused before the experiment starts.
+"""
 
 from __future__ import annotations
 
-__all__ = ["RewardError", "EmptySpectrum", "WrongAxis", "WindowOutsideAxis"]
+__all__ = ["RewardError", "EmptySpectrum", "WrongAxis", "WindowOutsideAxis", "InvalidRewardConfig"]
 
 
 class RewardError(ValueError):
@@ -19,3 +25,7 @@ class WrongAxis(RewardError):
 
 class WindowOutsideAxis(RewardError):
     """A reward window (e.g. ``window_eV``) does not overlap the spectrum's signal axis."""
+
+
+class InvalidRewardConfig(RewardError):
+    """A reward's constructor arguments are malformed (window order, unknown method or element)."""

@@ -158,6 +158,8 @@ class PlasmonEmulator:
         line_flyback_s: scan flyback time per overview line.
         max_overview_px: largest overview side accepted (pixels).
         clock: ``"virtual"`` or ``"real"``.
+        drift_m_per_s: (y, x) sample drift velocity; everything the beam sees is shifted by
+            ``drift_m_per_s * time_s`` (the agent's drift guardian registers and corrects it).
     """
 
     backend = "emulator"
@@ -188,6 +190,7 @@ class PlasmonEmulator:
         line_flyback_s: float = 20e-6,
         max_overview_px: int = 4096,
         clock: str = "virtual",
+        drift_m_per_s: Sequence[float] = (0.0, 0.0),
     ) -> None:
         self.seed = _integer("seed", seed, 0, 2**63 - 1)
         self.sample_extent_m = _positive("sample_extent_m", sample_extent_m, unit=" m")
@@ -232,6 +235,7 @@ class PlasmonEmulator:
         if clock not in CLOCK_KINDS:
             raise InvalidArgument(f"clock={clock!r} is not known; use one of {list(CLOCK_KINDS)}")
         self.clock_kind = clock
+        self.drift_m_per_s = _pair("drift_m_per_s", drift_m_per_s)
 
         energy = self.energy_offset_eV + self.dispersion_eV * np.arange(self.n_channels)
         self._axis = Axis("energy_loss", "eV", energy)
@@ -412,6 +416,8 @@ class PlasmonEmulator:
         ys = Axis.uniform("y", "m", -0.5 * fov + 0.5 * fov / ny, fov / ny, ny)
         xs = Axis.uniform("x", "m", -0.5 * fov + 0.5 * fov / nx, fov / nx, nx)
         yy, xx = np.meshgrid(ys.values, xs.values, indexing="ij")
+        dy, dx = self._drift_offset_m()  # the sample has moved by (dy, dx): it is seen shifted
+        yy, xx = yy - dy, xx - dx
         prob = detector_probability(self._sample, np.stack([yy.ravel(), xx.ravel()], axis=1),
                                     detector).reshape(ny, nx)
         beam_s = ny * nx * dwell
@@ -419,7 +425,7 @@ class PlasmonEmulator:
         sigma_m = self.probe_fwhm_m * _FWHM_TO_SIGMA
         expected = gaussian_filter(expected, (sigma_m / (fov / ny), sigma_m / (fov / nx)),
                                    mode="nearest")
-        counts = _rng("overview", self.seed, fov, ny, nx, dwell, detector).poisson(expected)
+        counts = _rng("overview", self.seed, fov, ny, nx, dwell, detector, dy, dx).poisson(expected)
 
         with self._lock:
             start = self.time_s
@@ -494,7 +500,8 @@ class PlasmonEmulator:
             raise InvalidArgument("no probe position yet: call set_probe(frame_id, yx_frac=...) "
                                   "before acquire_spectrum")
         probe = self._probe
-        y, x = probe.yx_m
+        dy, dx = self._drift_offset_m()
+        y, x = probe.yx_m[0] - dy, probe.yx_m[1] - dx  # the sample point under the probe
         expected = self.electrons(exposure) * self._model.probabilities(np.array([[y, x]]))[0]
         key = (self.seed, int(round(y / 1e-12)), int(round(x / 1e-12)), exposure)
         counts = _rng("spectrum", *key).poisson(expected).astype(np.float64)
@@ -594,6 +601,12 @@ class PlasmonEmulator:
         return sorted(rows, key=lambda r: r["energy_eV"])
 
     # -- internals ---------------------------------------------------------------------------
+    def _drift_offset_m(self) -> tuple[float, float]:
+        """How far (y, x) the sample has drifted since the start, in metres (``drift_m_per_s`` x
+        clock time). Ground truth is in sample coordinates and ignores drift."""
+        t = self.time_s
+        return self.drift_m_per_s[0] * t, self.drift_m_per_s[1] * t
+
     def _check_open(self) -> None:
         if self._closed:
             raise ConnectionLost("the emulator was closed; build a new PlasmonEmulator")
