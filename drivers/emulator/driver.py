@@ -14,6 +14,7 @@ from scipy.ndimage import gaussian_filter
 
 from drivers.errors import Aborted, ConnectionLost, InvalidArgument, NotSupported, Timeout
 from drivers.frames import Axis, Capabilities, Frame, ProbeState
+from drivers.truth import evaluate_reward
 from rewards.errors import RewardError
 
 from .clock import CLOCK_KINDS, make_clock
@@ -573,18 +574,15 @@ class PlasmonEmulator:
                      yx_m: Sequence[tuple[float, float]] | np.ndarray,
                      exposure_s: float | None = None) -> np.ndarray:
         """``reward(spectrum, axis)`` of the noise-free spectrum at each ``yx_m: (n, 2)`` metres
-        -> ``(n,)`` float64. A reward that raises :class:`rewards.RewardError` gives NaN there."""
+        -> ``(n,)`` float64 (``(n, k)`` for a vector reward). A reward that raises
+        :class:`rewards.RewardError` gives NaN there."""
         pts = as_points(yx_m)
         exposure = self._gt_exposure(exposure_s)
-        out = np.empty(pts.shape[0])
+        blocks = []
         for start in range(0, pts.shape[0], _GROUND_TRUTH_CHUNK):
             block = self.expected_spectra(pts[start:start + _GROUND_TRUTH_CHUNK], exposure)
-            for k, spectrum in enumerate(block):
-                try:
-                    out[start + k] = float(reward(spectrum, self._axis))
-                except RewardError:
-                    out[start + k] = np.nan
-        return out
+            blocks.append(evaluate_reward(reward, block, self._axis, catch=(RewardError,))[0])
+        return np.concatenate(blocks, axis=0) if blocks else np.empty(0)
 
     def mode_summary(self) -> list[dict[str, Any]]:
         """One dict per plasmon mode: ``particle`` (index), ``particle_kind``, ``kind``,

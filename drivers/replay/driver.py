@@ -29,6 +29,7 @@ import numpy as np
 
 from ..errors import ConnectionLost, InvalidArgument, NotSupported, Timeout
 from ..frames import Axis, Capabilities, Frame, ProbeState
+from ..truth import evaluate_reward
 from .calibration import frac_from_value, pixel_from_frac, spatial_axes
 from .denoise import check_denoise, denoise_cube
 from .errors import ReplayError
@@ -633,29 +634,23 @@ class ReplayDriver:
         With ``whole_map``, a reward that raises on every pixel is a configuration error."""
         cube = self.denoised_cube()
         axis = self._recording.signal_axis
-        values = np.full(pixels.shape[0], np.nan, dtype=np.float64)
-        cache: dict[tuple[int, int], float] = {}
-        failures: list[tuple[tuple[int, int], Exception]] = []
-        for i, (row, col) in enumerate(pixels.tolist()):
-            key = (row, col)
-            if key not in cache:
-                try:
-                    cache[key] = float(reward(cube[row, col].astype(np.float64), axis))
-                except (ValueError, ArithmeticError) as exc:
-                    cache[key] = math.nan
-                    failures.append((key, exc))
-            values[i] = cache[key]
+        unique, inverse = np.unique(pixels.reshape(-1, 2), axis=0, return_inverse=True)
+        spectra = (cube[row, col].astype(np.float64) for row, col in unique.tolist())
+        per_pixel, errors = evaluate_reward(reward, spectra, axis)
+        values = per_pixel[inverse.reshape(-1)]
+        failures = [((int(unique[i][0]), int(unique[i][1])), err) for i, err in errors]
+        n_distinct = len(unique)
         self.last_truth_failures = len(failures)
         if failures:
             (pixel, first), count = failures[0], len(failures)
-            if whole_map and count == len(cache):
+            if whole_map and count == n_distinct:
                 raise ReplayError(
                     f"reward {reward!r} raised on every one of {count} pixel(s) of {self._name} "
                     f"(first at {pixel}: {type(first).__name__}: {first})"
                 ) from first
             log.warning(
                 "%s: reward %r raised on %d of %d pixel(s); NaN there (first at %s: %s)",
-                self._name, reward, count, len(cache), pixel, first,
+                self._name, reward, count, n_distinct, pixel, first,
             )
         return values
 
