@@ -32,6 +32,7 @@ def _encode(row: StepRow) -> str:
     spec = np.ascontiguousarray(d.pop("spectrum"), dtype="<f8")
     d["spectrum_b64"] = base64.b64encode(spec.tobytes()).decode("ascii")
     d["spectrum_n"] = int(spec.size)
+    d["objectives"] = [float(v) for v in np.asarray(d["objectives"], dtype=np.float64).reshape(-1)]
     d["yx_px"] = [int(v) for v in d["yx_px"]]
     d["yx_m"] = [float(v) for v in d["yx_m"]]
     return json.dumps(d, allow_nan=True)
@@ -46,6 +47,7 @@ def _decode(line: str) -> StepRow:
         raise JournalError(f"journal row {d.get('step')}: spectrum has {spec.size} values, header says {n}")
     d["yx_px"] = tuple(d["yx_px"])
     d["yx_m"] = tuple(d["yx_m"])
+    d["objectives"] = np.asarray(d.get("objectives", []), dtype=np.float64)
     return StepRow(**d, spectrum=spec.copy())
 
 

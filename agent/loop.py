@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures as cf
+import copy
 import logging
 import math
 import shutil
@@ -45,7 +46,7 @@ from drivers.errors import (
 )
 from drivers.frames import Axis, Frame
 from drivers.protocol import Driver, GroundTruth
-from policies.posterior import Posterior
+from policies.posterior import MultiPosterior, Posterior
 from policies.protocol import NoCandidatesLeft, Policy, SelectionState
 from rewards.errors import RewardError
 
@@ -92,6 +93,7 @@ class _Decision:
     t_predict_s: float = float("nan")
     t_select_s: float = float("nan")
     reason: str = ""
+    cost_s: dict[int, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -99,7 +101,7 @@ class LoopState:
     """Mutable state of a run: what a checkpoint holds besides random state and weights."""
 
     measured: list[int] = field(default_factory=list)
-    y: list[float] = field(default_factory=list)
+    y: list[Any] = field(default_factory=list)  # floats, or lists of k floats for a vector reward
     failed: list[int] = field(default_factory=list)
     vetoed: list[int] = field(default_factory=list)
     forced: list[int] = field(default_factory=list)
@@ -110,6 +112,7 @@ class LoopState:
     paused: bool = False
     stop_reason: str = ""
     drift_px: list[float] = field(default_factory=lambda: [0.0, 0.0])
+    last_index: int = -1  # the candidate the probe last measured (travel costs start there)
     overrides: list[str] = field(default_factory=list)
 
 
@@ -168,6 +171,9 @@ class Experiment:
         self.last_posterior: Posterior | None = None
         self.drift: DriftGuardian | None = None
         self.dose: DoseGuardian | None = None
+        # a vector reward gets one surrogate per objective, cloned from the configured one
+        self._prototype = copy.deepcopy(surrogate) if surrogate is not None else None
+        self._objective_models: list[Surrogate] = []
         self._design: list[int] = []
         self._replay: collections.deque[StepRow] = collections.deque()
         self._stop = threading.Event()
@@ -209,8 +215,9 @@ class Experiment:
                      self.candidates.n, time.perf_counter() - t0)
         if s.drift_every:
             self.drift = DriftGuardian(s.drift_every)
-        if s.max_dose_e_per_A2 is not None:
-            self.dose = DoseGuardian(self.candidates.yx_m, s.max_dose_e_per_A2, s.dose_radius_m)
+        # dose is always accounted (cost-aware policies read it); the limit is off unless set
+        limit = s.max_dose_e_per_A2 if s.max_dose_e_per_A2 is not None else math.inf
+        self.dose = DoseGuardian(self.candidates.yx_m, limit, s.dose_radius_m)
 
     def resume(self) -> None:
         """Continue the run in ``out_dir``: every journaled measurement is kept (see module doc)."""
@@ -233,8 +240,7 @@ class Experiment:
         if ckpt is not None:
             self.state = LoopState(**ckpt["loop"])
             self.rng = restore_rng(ckpt)
-            if self.surrogate is not None and ckpt.get("surrogate") is not None:
-                self.surrogate.load_state_dict(ckpt["surrogate"])
+            self._load_model_states(ckpt.get("surrogate"))
             for ov in self.state.overrides:
                 self._apply_set(ov.split(" "), record=False)
             if self.dose is not None and "dose_local" in ckpt["extra"]:
@@ -478,6 +484,9 @@ class Experiment:
         decision.t_select_s = time.perf_counter() - t0
         decision.posterior = posterior
         decision.reason = getattr(self.policy, "last_reason", "") or "acquisition"
+        costs = getattr(self.policy, "last_cost_s", None)
+        if costs is not None and len(costs) == decision.indices.size:
+            decision.cost_s = {int(i): float(c) for i, c in zip(decision.indices, costs)}
         if decision.indices.size == 0 or not np.all(avail[decision.indices]):
             raise RuntimeError(f"policy {type(self.policy).__name__} chose unavailable candidates "
                                f"{decision.indices.tolist()}")
@@ -488,14 +497,27 @@ class Experiment:
         return SelectionState(
             available=avail,
             measured=np.asarray(self.state.measured, dtype=np.int64),
-            y_measured=np.asarray(self.state.y, dtype=np.float64),
+            y_measured=self.targets(),
             grid_shape=self.candidates.grid_shape,
             yx_px=self.candidates.yx_px.astype(np.float64),
             step=self.state.step,
             rng=self.rng,
             maximize=self.settings.maximize,
             pending=np.asarray(pending, dtype=np.int64),
+            yx_m=self.candidates.yx_m,
+            probe_index=int(pending[-1]) if pending else self.state.last_index,
+            local_dose_e_per_A2=self.dose.local_dose if self.dose is not None else None,
         )
+
+    def targets(self) -> np.ndarray:
+        """Measured targets: ``(m,)`` float64, or ``(m, k)`` for a vector reward."""
+        y = np.asarray(self.state.y, dtype=np.float64)
+        return y if y.size else np.zeros(0)
+
+    @property
+    def n_objectives(self) -> int:
+        y = self.targets()
+        return 1 if y.ndim < 2 else int(y.shape[1])
 
     def surrogate_inputs(self) -> np.ndarray:
         """The candidate representation the surrogate takes (patches or [0, 1] coordinates)."""
@@ -511,20 +533,51 @@ class Experiment:
         assert self.surrogate is not None and self.record is not None
         X = self.surrogate_inputs()
         idx = np.asarray(self.state.measured, dtype=np.int64)
-        y = np.asarray(self.state.y, dtype=np.float64)
+        y = self.targets()
+        models = self.models()
         t0 = time.perf_counter()
-        self.surrogate.fit(X[idx], y)
+        for j, model in enumerate(models):
+            model.fit(X[idx], y if y.ndim == 1 else y[:, j])
         t1 = time.perf_counter()
-        posterior = self.surrogate.posterior(X)
+        marginals = [model.posterior(X) for model in models]
+        posterior = marginals[0] if len(marginals) == 1 else MultiPosterior(tuple(marginals))
         decision.t_fit_s, decision.t_predict_s = t1 - t0, time.perf_counter() - t1
         if posterior.degenerate:
             self.state.n_degenerate += 1
-            health = self.surrogate.health(X) if hasattr(self.surrogate, "health") else None
+            sick = models[[p.degenerate for p in marginals].index(True)]
+            health = sick.health(X) if hasattr(sick, "health") else None
             msg = getattr(health, "message", "") or "degenerate posterior"
             log.warning("step %d: surrogate unhealthy (%s); the policy explores", self.state.step, msg)
             self.record.event("surrogate_unhealthy", step=self.state.step, message=msg)
         self.last_posterior = posterior
         return posterior
+
+    def models(self) -> list[Surrogate]:
+        """The surrogate(s): the configured one, or one clone per objective for a vector reward."""
+        assert self.surrogate is not None
+        k = self.n_objectives
+        if k == 1:
+            return [self.surrogate]
+        while len(self._objective_models) < k:
+            self._objective_models.append(copy.deepcopy(self._prototype))
+        return self._objective_models[:k]
+
+    def _model_states(self) -> Any:
+        if self.surrogate is None or not hasattr(self.surrogate, "state_dict"):
+            return None
+        if self._objective_models:
+            return {"objectives": [m.state_dict() for m in self._objective_models]}
+        return self.surrogate.state_dict()
+
+    def _load_model_states(self, state: Any) -> None:
+        if state is None or self.surrogate is None:
+            return
+        if isinstance(state, dict) and set(state) == {"objectives"}:
+            self._objective_models = [copy.deepcopy(self._prototype) for _ in state["objectives"]]
+            for model, sd in zip(self._objective_models, state["objectives"]):
+                model.load_state_dict(sd)
+        else:
+            self.surrogate.load_state_dict(state)
 
     # ================================================================== measuring
     def _acquire_guarded(self, i: int) -> Frame | StepRow | Exception:
@@ -599,9 +652,11 @@ class Experiment:
             record.append(row, result.signal_axis)
         st.n_rows += 1
         st.step += 1
-        if math.isfinite(row.reward):
+        self.state.last_index = row.index
+        values = np.asarray(row.objectives if np.size(row.objectives) else [row.reward], dtype=np.float64)
+        if np.all(np.isfinite(values)):
             st.measured.append(row.index)
-            st.y.append(row.reward)
+            st.y.append(float(values[0]) if values.size == 1 else [float(v) for v in values])
         else:
             st.failed.append(row.index)
         if math.isfinite(row.dose_e):
@@ -616,10 +671,16 @@ class Experiment:
         axis = frame.signal_axis
         if self.signal_axis is None:
             self.signal_axis = axis
+        objectives = np.zeros(0)
         try:
-            value = float(self.reward(spectrum, axis))
-            if not math.isfinite(value):
-                raise RewardError(f"reward returned {value}")
+            out = np.atleast_1d(np.asarray(self.reward(spectrum, axis), dtype=np.float64))
+            if out.ndim != 1 or out.size == 0:
+                raise RewardError(f"reward returned shape {out.shape}; expected a number or (k,)")
+            if not np.all(np.isfinite(out)):
+                raise RewardError(f"reward returned {out.tolist()}")
+            value = float(out[0])
+            if out.size > 1:
+                objectives = out
         except RewardError as err:
             value = float("nan")
             self.record.event("reward_failed", step=self.state.step, index=i, message=str(err))
@@ -638,8 +699,8 @@ class Experiment:
             yx_px=(int(cand.yx_px[i, 0]), int(cand.yx_px[i, 1])),
             yx_m=(float(cand.yx_m[i, 0]), float(cand.yx_m[i, 1])),
             reward=value,
-            pred_mean=float(post.mean[i]) if post is not None else float("nan"),
-            pred_std=float(post.std[i]) if post is not None else float("nan"),
+            pred_mean=float(np.ravel(post.mean[i])[0]) if post is not None else float("nan"),
+            pred_std=float(np.ravel(post.std[i])[0]) if post is not None else float("nan"),
             t_acquire_s=float(md.get("wall_s", float("nan"))),
             t_fit_s=decision.t_fit_s,
             t_predict_s=decision.t_predict_s,
@@ -648,7 +709,11 @@ class Experiment:
             dose_e=float(md.get("dose_e", float("nan"))),
             healthy=not (post is not None and post.degenerate),
             reason=decision.reason,
+            travel_m=(float(np.linalg.norm(cand.yx_m[i] - cand.yx_m[self.state.last_index]))
+                      if self.state.last_index >= 0 else float("nan")),
+            cost_s=decision.cost_s.get(i, float("nan")),
             spectrum=spectrum,
+            objectives=objectives,
         )
 
     def _retry(self, what: str, call: Callable[[], Any]) -> Any:
@@ -685,9 +750,7 @@ class Experiment:
     def _checkpoint(self) -> None:
         if not self.settings.checkpoint:
             return
-        state = None
-        if self.surrogate is not None and hasattr(self.surrogate, "state_dict"):
-            state = self.surrogate.state_dict()
+        state = self._model_states()
         extra = {"dose_local": self.dose.local_dose} if self.dose is not None else {}
         save_checkpoint(self.out_dir / "checkpoint.pt", loop=asdict(self.state), rng=self.rng,
                         surrogate_state=state, extra=extra)
@@ -783,15 +846,16 @@ class Experiment:
         measured, y, failed = [], [], [i for i in self.state.failed if i not in set(idx.tolist())]
         for i, spec in zip(idx.tolist(), spectra):
             try:
-                v = float(self.reward(spec, axis))
-                ok = math.isfinite(v)
+                v = np.atleast_1d(np.asarray(self.reward(spec, axis), dtype=np.float64))
+                ok = bool(np.all(np.isfinite(v)))
             except RewardError:
                 ok = False
             if ok:
                 measured.append(int(i))
-                y.append(v)
+                y.append(float(v[0]) if v.size == 1 else [float(x) for x in v])
             else:
                 failed.append(int(i))
+        self._objective_models = []  # the targets changed meaning: new models
         self.state.measured, self.state.y, self.state.failed = measured, y, failed
         if isinstance(self.driver, GroundTruth) and hasattr(self.driver, "ground_truth"):
             self.truth = np.asarray(self.driver.ground_truth(self.reward, self.candidates.yx_m), np.float64)
@@ -832,7 +896,9 @@ class Experiment:
                 self.record.event("blank_failed", message=str(err))
 
     def _best(self) -> float:
-        y = np.asarray(self.state.y)
+        y = self.targets()
+        if y.ndim > 1:
+            y = y[:, 0]
         return float(y.max() if self.settings.maximize else y.min())
 
 

@@ -40,6 +40,8 @@ def plot_run(exp: "Experiment", posterior: "Posterior | None", out_dir: Path) ->
     extent = (ax[0] - half, ax[-1] + half, ay[-1] + half, ay[0] - half)
     idx = rec.column("index").astype(np.int64)
     phase = rec.column("phase")
+    truth_all = exp.truth
+    truth = truth_all if truth_all is None or truth_all.ndim == 1 else truth_all[:, 0]
     pos = cand.yx_m[idx] * factor if idx.size else np.zeros((0, 2))
     seed = np.array([p == "seed" for p in phase], dtype=bool)
     written: list[Path] = []
@@ -84,11 +86,11 @@ def plot_run(exp: "Experiment", posterior: "Posterior | None", out_dir: Path) ->
     if posterior is not None:
         grid_map(posterior.mean, "Predicted reward", "predicted_mean.png", "viridis", "mean")
         grid_map(posterior.std, "Uncertainty (posterior std)", "uncertainty.png", "magma", "std")
-    if exp.truth is not None:
-        grid_map(exp.truth, "Ground truth (noise-free reward)", "truth.png", "viridis", "truth")
+    if truth is not None:
+        grid_map(truth, "Ground truth (noise-free reward)", "truth.png", "viridis", "truth")
 
     y = rec.column("reward")
-    has_truth = exp.truth is not None and idx.size > 0
+    has_truth = truth is not None and idx.size > 0
     fig, axes = plt.subplots(1, 2 if has_truth else 1, figsize=(11 if has_truth else 6, 4),
                              squeeze=False)
     a0 = axes[0, 0]
@@ -103,10 +105,29 @@ def plot_run(exp: "Experiment", posterior: "Posterior | None", out_dir: Path) ->
     if has_truth:
         a1 = axes[0, 1]
         for frac, col in ((0.01, "C0"), (0.05, "C1")):
-            curve = metrics.recall_curve(idx, exp.truth, frac, exp.settings.maximize)
+            curve = metrics.recall_curve(idx, truth, frac, exp.settings.maximize)
             a1.plot(np.arange(1, curve.size + 1), curve, color=col, label=f"top {frac:.0%} found")
         a1.plot(steps, np.minimum(1.0, steps / cand.n), "k--", lw=0.8, label="random (expected)")
         a1.set(xlabel="measurement", ylabel="recall", title="Discovery", ylim=(0, 1.02))
         a1.legend(fontsize=8)
     save(fig, "progress.png")
+
+    objectives = rec.column("objectives")
+    if objectives.ndim == 2 and objectives.shape[0] and objectives.shape[1] >= 2:
+        from policies.pareto import pareto_mask
+
+        fig, axis = plt.subplots(figsize=(5.5, 5))
+        if truth_all is not None and truth_all.ndim == 2:
+            axis.scatter(truth_all[:, 0], truth_all[:, 1], s=3, c="0.8", label="truth, all candidates")
+        ok = np.all(np.isfinite(objectives), axis=1)
+        sign = 1.0 if exp.settings.maximize else -1.0
+        front = np.zeros(len(objectives), dtype=bool)
+        front[ok] = pareto_mask(sign * objectives[ok])
+        axis.scatter(objectives[ok, 0], objectives[ok, 1], s=12, c="C0", label="measured")
+        f = objectives[front]
+        f = f[np.argsort(f[:, 0])]
+        axis.plot(f[:, 0], f[:, 1], "o-", color="C3", ms=5, label="measured Pareto front")
+        axis.set(xlabel="objective 1", ylabel="objective 2", title="Objectives")
+        axis.legend(fontsize=8)
+        save(fig, "pareto.png")
     return written

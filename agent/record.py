@@ -8,6 +8,7 @@ Layout of ``record.h5``::
     /candidates/truth          (n,)   float64    noise-free reward (emulator / denoised replay only)
     /steps/<field>             (m, ...)          one row per measurement, see ``STEP_FIELDS``
     /steps/spectrum            (m, n_signal)     the measured spectrum; /steps attrs hold its axis
+    /steps/objectives          (m, k)            every objective of a vector reward (k > 1 only)
     /events                    (k,) JSON strings faults, health warnings, interventions
     /maps/mean, /maps/std      (rows, cols)      latest predicted maps (rewritten, not appended)
 
@@ -47,7 +48,9 @@ class StepRow:
     Units: positions in pixels and in the overview's calibration units (metres on instruments),
     times in seconds, dose in electrons. ``reward`` is NaN when the reward failed (the spectrum is
     still kept). ``pred_mean``/``pred_std`` are the surrogate's prediction at the chosen candidate
-    before it was measured (NaN for seed points and model-free policies).
+    before it was measured (NaN for seed points and model-free policies). ``travel_m`` is the
+    probe's distance from the previous measurement; ``cost_s`` the policy's cost estimate (cost-aware
+    policies only). With a vector reward, ``objectives`` holds all ``k`` values and ``reward`` the first.
     """
 
     step: int
@@ -66,7 +69,10 @@ class StepRow:
     dose_e: float = float("nan")
     healthy: bool = True
     reason: str = ""
+    travel_m: float = float("nan")
+    cost_s: float = float("nan")
     spectrum: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    objectives: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 STEP_FIELDS: dict[str, tuple[Any, tuple[int, ...]]] = {
@@ -86,6 +92,8 @@ STEP_FIELDS: dict[str, tuple[Any, tuple[int, ...]]] = {
     "dose_e": (np.float64, ()),
     "healthy": (np.bool_, ()),
     "reason": (_STR, ()),
+    "travel_m": (np.float64, ()),
+    "cost_s": (np.float64, ()),
 }
 
 
@@ -163,6 +171,7 @@ class Record:
         m = s["step"].shape[0]
         values = asdict(row)
         spectrum = np.asarray(values.pop("spectrum"), dtype=np.float64)
+        objectives = np.asarray(values.pop("objectives"), dtype=np.float64).reshape(-1)
         for name in STEP_FIELDS:
             ds = s[name]
             ds.resize(m + 1, axis=0)
@@ -180,6 +189,13 @@ class Record:
             spectrum = np.full(spec_ds.shape[1], np.nan)
         spec_ds.resize(m + 1, axis=0)
         spec_ds[m] = spectrum
+        if objectives.size and "objectives" not in s:
+            s.create_dataset("objectives", shape=(m, objectives.size), maxshape=(None, objectives.size),
+                             dtype=np.float64, chunks=(64, objectives.size), fillvalue=np.nan)
+        if "objectives" in s:  # every row gets one (NaN where the reward failed): rows stay aligned
+            obj = s["objectives"]
+            obj.resize(m + 1, axis=0)
+            obj[m] = objectives if objectives.size == obj.shape[1] else np.nan
         self._h5.flush()
 
     def event(self, kind: str, **fields: Any) -> None:
@@ -217,7 +233,7 @@ class Record:
     def column(self, name: str) -> np.ndarray:
         """All rows of one ``/steps`` field (``"index"``, ``"reward"``, ``"spectrum"``, ...)."""
         if name not in self._h5["steps"]:
-            if name == "spectrum":
+            if name in ("spectrum", "objectives"):
                 return np.zeros((0, 0))
             raise RecordError(f"record has no step field {name!r}; fields: {sorted(self._h5['steps'])}")
         data = self._h5["steps"][name][...]

@@ -29,10 +29,16 @@ def final_posterior(exp: "Experiment"):
     """Refit on every target and predict over all candidates (for maps and scoring)."""
     if exp.surrogate is None or len(exp.state.y) < 2:
         return None
+    from policies.posterior import MultiPosterior
+
     X = exp.surrogate_inputs()
     idx = np.asarray(exp.state.measured, dtype=np.int64)
-    exp.surrogate.fit(X[idx], np.asarray(exp.state.y))
-    return exp.surrogate.posterior(X)
+    y = exp.targets()
+    marginals = []
+    for j, model in enumerate(exp.models()):
+        model.fit(X[idx], y if y.ndim == 1 else y[:, j])
+        marginals.append(model.posterior(X))
+    return marginals[0] if len(marginals) == 1 else MultiPosterior(tuple(marginals))
 
 
 def summarise(exp: "Experiment", posterior=None) -> dict[str, Any]:
@@ -41,7 +47,7 @@ def summarise(exp: "Experiment", posterior=None) -> dict[str, Any]:
     assert rec is not None and exp.candidates is not None
     s = exp.settings
     idx = np.asarray(exp.state.measured, dtype=np.int64)
-    y = np.asarray(exp.state.y, dtype=np.float64)
+    y = exp.targets()
     t = {name: rec.column(name) for name in ("t_acquire_s", "t_fit_s", "t_predict_s", "t_select_s")}
     decision = t["t_fit_s"] + t["t_predict_s"] + t["t_select_s"]
     out: dict[str, Any] = {
@@ -66,6 +72,9 @@ def summarise(exp: "Experiment", posterior=None) -> dict[str, Any]:
         "surrogate": type(exp.surrogate).__name__ if exp.surrogate is not None else None,
         "seed": exp.seed,
     }
+    if y.ndim == 2:
+        out["objectives"] = _objectives_summary(exp, idx, y, posterior)
+        return out
     if idx.size:
         k = int(np.argmax(y) if s.maximize else np.argmin(y))
         out.update(best_value=float(y[k]), best_index=int(idx[k]),
@@ -88,6 +97,28 @@ def summarise(exp: "Experiment", posterior=None) -> dict[str, Any]:
     return out
 
 
+def _objectives_summary(exp: "Experiment", idx: np.ndarray, y: np.ndarray, posterior) -> dict[str, Any]:
+    """Pareto set and hypervolume of a vector-reward run (two objectives for the volumes)."""
+    from policies.pareto import default_reference, hypervolume_2d, pareto_mask
+
+    sign = 1.0 if exp.settings.maximize else -1.0
+    front = pareto_mask(sign * y)
+    out: dict[str, Any] = {"k": int(y.shape[1]), "pareto_indices": [int(i) for i in idx[front]],
+                           "pareto_values": y[front].tolist()}
+    truth = exp.truth
+    if y.shape[1] == 2:
+        ok = truth is not None and truth.ndim == 2 and np.isfinite(truth).all(axis=1).any()
+        ref = default_reference(sign * (truth if ok else y))
+        out["reference_point"] = (sign * ref).tolist()
+        out["hypervolume"] = hypervolume_2d(sign * y, ref)
+        if ok:
+            measured_truth = truth[idx]
+            out["hypervolume_truth_of_measured"] = hypervolume_2d(sign * measured_truth, ref)
+            out["hypervolume_truth_all"] = hypervolume_2d(sign * truth, ref)
+            out["hypervolume_ratio"] = out["hypervolume_truth_of_measured"] / out["hypervolume_truth_all"]
+    return out
+
+
 def _last_finite(values: np.ndarray) -> float | None:
     v = np.asarray(values, dtype=np.float64)
     v = v[np.isfinite(v)]
@@ -106,13 +137,14 @@ def finish_run(exp: "Experiment") -> dict[str, Any]:
         rec.event("final_fit_failed", message=repr(err))
     if posterior is not None:
         rec.write_maps(mean=exp.candidates.as_map(posterior.mean), std=exp.candidates.as_map(posterior.std))
+    posterior_1 = posterior.marginals[0] if hasattr(posterior, "marginals") else posterior
     summary = summarise(exp, posterior)
     (exp.out_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=float))
     if exp.settings.plots:
         from .plots import plot_run
 
         try:
-            plot_run(exp, posterior, exp.out_dir / "plots")
+            plot_run(exp, posterior_1, exp.out_dir / "plots")
         except Exception as err:  # noqa: BLE001 - a plot must never cost the run its summary
             log.error("plotting failed: %s", err)
             rec.event("plot_failed", message=repr(err))

@@ -7,7 +7,7 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["Posterior", "JointSampler"]
+__all__ = ["Posterior", "JointSampler", "MultiPosterior"]
 
 #: ``sampler(indices (m,) int, n_samples, rng) -> (n_samples, m)`` joint draws of the latent function
 #: at the candidates ``indices`` (same units as ``Posterior.mean``).
@@ -46,3 +46,42 @@ class Posterior:
     @property
     def n(self) -> int:
         return int(self.mean.shape[0])
+
+
+@dataclass(frozen=True, eq=False)
+class MultiPosterior:
+    """Independent posteriors of ``k`` objectives over the same candidates (one surrogate each).
+
+    ``mean`` and ``std`` are ``(n, k)`` float64; ``degenerate`` is True when any objective's model is.
+    """
+
+    marginals: tuple[Posterior, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.marginals) < 2:
+            raise ValueError("MultiPosterior needs at least two objectives")
+        n = {p.n for p in self.marginals}
+        if len(n) != 1:
+            raise ValueError(f"MultiPosterior: objectives cover different candidate counts {sorted(n)}")
+        object.__setattr__(self, "marginals", tuple(self.marginals))
+
+    @property
+    def n(self) -> int:
+        return self.marginals[0].n
+
+    @property
+    def k(self) -> int:
+        return len(self.marginals)
+
+    @property
+    def mean(self) -> np.ndarray:
+        return np.stack([p.mean for p in self.marginals], axis=1)
+
+    @property
+    def std(self) -> np.ndarray:
+        return np.stack([p.std for p in self.marginals], axis=1)
+
+    @property
+    def degenerate(self) -> bool:
+        return any(p.degenerate for p in self.marginals)
+

@@ -30,6 +30,12 @@ class SelectionState:
         step: the loop step (0-based) the choice is for.
         rng: the experiment's random generator (policies must use it, never global state).
         maximize: True to look for high reward values.
+        pending: (p,) int, candidates being acquired right now (pipelining): never chosen again.
+        yx_m: (n, 2) float64 candidate positions in the overview calibration (metres on
+            instruments), for travel costs.
+        probe_index: the candidate the probe sits on now (the last measured or pending), or -1.
+        local_dose_e_per_A2: (n,) float64 dose already deposited around each candidate, for
+            dose-aware costs (zeros when the instrument reports no dose).
     """
 
     available: np.ndarray
@@ -41,10 +47,16 @@ class SelectionState:
     rng: np.random.Generator
     maximize: bool = True
     pending: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    yx_m: np.ndarray | None = None
+    probe_index: int = -1
+    local_dose_e_per_A2: np.ndarray | None = None
 
     @property
     def best_f(self) -> float:
         """Best observed value (in the direction of ``maximize``); -inf/inf when nothing measured."""
+        if self.y_measured.ndim != 1:
+            raise ValueError("best_f is defined for one objective; this run has several "
+                             "(use a multi-objective policy: ehvi or scalarised)")
         if self.y_measured.size == 0:
             return -np.inf if self.maximize else np.inf
         return float(np.max(self.y_measured) if self.maximize else np.min(self.y_measured))

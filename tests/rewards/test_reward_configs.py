@@ -51,7 +51,13 @@ def _listed_arguments_match_the_signature(cfg: dict, obj: object) -> None:
 
 def test_every_reward_yaml_is_covered() -> None:
     names = sorted(p.stem for p in CONF.glob("*.yaml"))
-    assert names == sorted([*CASES, "element_fraction"])
+    assert names == sorted([*CASES, "element_fraction", "two_bands"])
+
+
+def test_two_bands_yaml_gives_one_value_per_band() -> None:
+    reward = instantiate(OmegaConf.load(CONF / "two_bands.yaml"))
+    value = np.asarray(reward(LOW_LOSS, ENERGY))
+    assert value.shape == (2,) and np.all(value > 0)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

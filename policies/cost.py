@@ -1,0 +1,103 @@
+"""Costs in the decision: probe travel time and dose, as improvement per unit cost.
+
+The cost of measuring candidate ``i`` next, in seconds (dose converted to seconds by a weight)::
+
+    cost_i = overhead_s + exposure_s + travel_s_per_m * |yx_m[i] - yx_m[probe]|
+             + dose_weight_s_A2_per_e * local_dose_e_per_A2[i]
+
+The first terms are the instrument time (stage or probe travel from where the probe is now); the
+last makes an already irradiated neighbourhood expensive (beam damage). The wrapped policy's
+acquisition is divided by that cost: for log-EI, ``log EI - log cost`` (expected improvement per
+second); for any other acquisition, its value above the worst selectable one, per second.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import PolicyConfigError, PolicyInputError
+from .log_ei import LogEI
+from .model_policy import ModelPolicy
+from .pool import check_nonnegative, check_q, selectable
+from .protocol import SelectionState
+
+__all__ = ["CostAware", "candidate_costs"]
+
+
+def candidate_costs(state: SelectionState, overhead_s: float, exposure_s: float, travel_s_per_m: float,
+                    dose_weight_s_A2_per_e: float) -> np.ndarray:
+    """(n,) float64 cost in seconds of measuring each candidate next (see the module docstring)."""
+    n = state.available.shape[0]
+    cost = np.full(n, overhead_s + exposure_s, dtype=np.float64)
+    if travel_s_per_m > 0:
+        if state.yx_m is None:
+            raise PolicyInputError("CostAware: state.yx_m is missing; travel costs need candidate positions")
+        if state.probe_index >= 0:
+            d = np.linalg.norm(np.asarray(state.yx_m) - np.asarray(state.yx_m)[state.probe_index], axis=1)
+            cost += travel_s_per_m * d
+    if dose_weight_s_A2_per_e > 0 and state.local_dose_e_per_A2 is not None:
+        cost += dose_weight_s_A2_per_e * np.asarray(state.local_dose_e_per_A2, dtype=np.float64)
+    return cost
+
+
+class CostAware(ModelPolicy):
+    """Wrap a policy that exposes ``acquisition`` (LogEI, UCB, MaxUncertainty, EHVI ...).
+
+    Args:
+        policy: the wrapped policy (default ``LogEI()``).
+        overhead_s: fixed time per measurement besides the exposure (readout, settling).
+        exposure_s: the spectrum exposure.
+        travel_s_per_m: probe or stage travel time per metre of distance.
+        dose_weight_s_A2_per_e: seconds of cost per e/A^2 already deposited around a candidate.
+
+    After each ``select``, ``last_cost_s`` holds the chosen candidates' costs (the loop records them).
+    """
+
+    def __init__(self, policy=None, overhead_s: float = 0.005, exposure_s: float = 0.05,
+                 travel_s_per_m: float = 0.0, dose_weight_s_A2_per_e: float = 0.0) -> None:
+        super().__init__()
+        self.policy = policy if policy is not None else LogEI()
+        if not getattr(self.policy, "needs_model", True) or not callable(getattr(self.policy, "acquisition", None)):
+            raise PolicyConfigError(f"CostAware: {type(self.policy).__name__} has no acquisition values "
+                                    "to weigh by cost; wrap LogEI, UCB, MaxUncertainty or EHVI")
+        name = "CostAware"
+        self.overhead_s = check_nonnegative(name, "overhead_s", overhead_s, "seconds per measurement")
+        self.exposure_s = check_nonnegative(name, "exposure_s", exposure_s, "seconds per spectrum")
+        self.travel_s_per_m = check_nonnegative(name, "travel_s_per_m", travel_s_per_m, "seconds per metre")
+        self.dose_weight_s_A2_per_e = check_nonnegative(name, "dose_weight_s_A2_per_e", dose_weight_s_A2_per_e,
+                                                        "seconds of cost per e/A^2 already deposited")
+        if self.overhead_s + self.exposure_s <= 0:
+            raise PolicyConfigError("CostAware: overhead_s + exposure_s must be > 0 (a measurement costs time)")
+        self.last_cost_s = np.zeros(0)
+
+    def costs(self, state: SelectionState) -> np.ndarray:
+        return candidate_costs(state, self.overhead_s, self.exposure_s, self.travel_s_per_m,
+                               self.dose_weight_s_A2_per_e)
+
+    def acquisition(self, posterior, state: SelectionState) -> np.ndarray | None:
+        values = self.policy.acquisition(posterior, state)
+        if values is None:
+            return None
+        cost = self.costs(state)
+        if isinstance(self.policy, LogEI):
+            return values - np.log(cost)
+        finite = np.isfinite(values)
+        if not finite.any():
+            return values
+        floor = np.min(values[finite])
+        return (values - floor + 1e-12 * (np.ptp(values[finite]) + 1.0)) / cost
+
+    def select(self, posterior, state: SelectionState, q: int = 1) -> np.ndarray:
+        q = check_q(q)
+        values = None if posterior is None or posterior.degenerate else self.acquisition(posterior, state)
+        if values is None:
+            picks = self.policy.select(posterior, state, q)  # its own exploration fallback
+            self.last_reason = getattr(self.policy, "last_reason", "explore")
+        else:
+            pool = selectable(state, posterior.n)
+            v = values[pool]
+            v = np.where(np.isfinite(v), v, -np.inf)
+            picks = pool[np.argsort(-v, kind="stable")[:q]]
+            self.last_reason = "acquisition per unit cost"
+        self.last_cost_s = self.costs(state)[picks]
+        return np.asarray(picks, dtype=np.int64)
