@@ -325,3 +325,27 @@ def test_bad_input_raises_named_value_errors() -> None:
     ]:
         with pytest.raises(SurrogateConfigError, match=name):
             DKLSurrogate(**kwargs)  # type: ignore[arg-type]
+
+
+def test_failed_fit_leaves_previous_fit_in_place(monkeypatch: pytest.MonkeyPatch) -> None:
+    s = small(n_iter_init=20, n_iter_warm=5).fit(PATCHES[TRAIN[:30]], TARGET[TRAIN[:30]])
+    before = s.posterior(PATCHES)
+    original = DKLSurrogate._train
+
+    def interrupted(self: DKLSurrogate, model: object, iterations: int) -> tuple[int, float]:
+        original(self, model, 3)  # weights move, then the fit dies
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(DKLSurrogate, "_train", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        s.fit(PATCHES[TRAIN], TARGET[TRAIN])
+    s2 = small(n_iter_init=20, warm_start=False)
+    s2.load_state_dict(s.state_dict())
+    with pytest.raises(KeyboardInterrupt):
+        s2.fit(PATCHES[TRAIN], TARGET[TRAIN])  # from-scratch path: new modules discarded
+    monkeypatch.undo()
+    for model in (s, s2):
+        after = model.posterior(PATCHES)
+        np.testing.assert_allclose(after.mean, before.mean, atol=1e-12)
+        np.testing.assert_allclose(after.std, before.std, atol=1e-12)
+        assert model.n_fits == 1
