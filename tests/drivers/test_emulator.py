@@ -505,6 +505,7 @@ def test_hydra_config_lists_every_argument_with_its_default() -> None:
     assert cfg.pop("_target_") == "drivers.emulator.PlasmonEmulator"
     params = inspect.signature(PlasmonEmulator.__init__).parameters
     assert set(cfg) == set(params) - {"self"}
+    assert cfg.pop("seed") == "${seed}"  # the sample follows the run's seed
     for name, value in cfg.items():
         default = params[name].default
         if isinstance(value, list):

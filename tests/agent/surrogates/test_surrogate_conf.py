@@ -29,7 +29,9 @@ def test_config_instantiates_with_all_arguments(name: str, cls: type, expected: 
     assert sorted(k for k in raw if k != "_target_") == sorted(params)
     with initialize_config_dir(config_dir=str(CONF / "surrogate"), version_base="1.3"):
         cfg = compose(config_name=name)
-    obj = instantiate(cfg)
+    # the surrogate's seed follows the run's (`seed: ${seed}` resolves against the root config)
+    assert raw["seed"] == "${seed}"
+    obj = instantiate(cfg, seed=0)
     assert isinstance(obj, cls)
     for attr, value in expected.items():
         assert getattr(obj, attr) == value
@@ -37,6 +39,8 @@ def test_config_instantiates_with_all_arguments(name: str, cls: type, expected: 
     defaults = {k: v.default for k, v in inspect.signature(cls.__init__).parameters.items() if k != "self"}
     if name in ("dkl", "coord_gp"):
         for key, default in defaults.items():
+            if key == "seed":
+                continue
             value = raw[key]
             assert (list(value) if isinstance(value, list) else value) == (
                 list(default) if isinstance(default, tuple) else default
