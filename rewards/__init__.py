@@ -47,6 +47,7 @@ Combinators nest the same way, e.g. to minimise a band::
 
 from .bands import BandIntensity, PeakPosition, PeakRatio
 from .compose import Checked, Negate, Scaled, Vector
+from .diffraction import CoMShift, centre_of_mass_px
 from .eds import ElementFraction
 from .eels import EdgeIntensity, EdgeRatio
 from .errors import EmptySpectrum, InvalidRewardConfig, RewardError, WindowOutsideAxis, WrongAxis
@@ -60,6 +61,7 @@ from .windows import integrate_window
 __all__ = [
     "BandIntensity",
     "Checked",
+    "CoMShift",
     "CoerciveBias",
     "ContactPotential",
     "EdgeIntensity",
@@ -79,6 +81,7 @@ __all__ = [
     "Vector",
     "WindowOutsideAxis",
     "WrongAxis",
+    "centre_of_mass_px",
     "ascending",
     "check_spectrum",
     "despike",

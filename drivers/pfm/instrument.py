@@ -1,0 +1,433 @@
+"""``PointProbeEmulator``: the instrument life cycle shared by the point-probe emulators.
+
+A point-probe instrument scans overview images and parks a probe (an electron probe, an AFM tip) at
+one position to acquire a signal there. This base class holds everything that does not depend on
+the physics, with the conventions of :class:`drivers.emulator.PlasmonEmulator`:
+
+* **Overview frames.** ``acquire_overview`` registers each frame under an id; positions given to
+  ``set_probe`` as fractions ``f`` of a frame map to metres ``-fov/2 + f * fov`` (pixel ``i``
+  centre is ``(i + 0.5) / n``); out of range is refused, never clamped.
+* **Clock.** :mod:`drivers.emulator.clock`: ``"virtual"`` advances instantly and deterministically,
+  ``"real"`` really sleeps; ``stop()`` from another thread aborts a running wait (``Aborted``), and
+  a ``timeout_s`` shorter than the acquisition raises ``Timeout`` after waiting ``timeout_s``.
+* **Blanking.** The probe is blanked (beam blanked, tip bias off) except during an acquisition,
+  and after an explicit ``unblank()`` until the next acquisition ends.
+* **Dose.** Every acquisition books ``dose_e = beam_electrons_per_s * beam-on time`` (zero for an
+  instrument without an electron beam).
+* **Drift.** The sample moves by ``drift_m_per_s * time_s``; what the probe sees is shifted by it.
+* **Lifecycle.** After ``close()`` every instrument verb raises ``ConnectionLost``; ``close()`` may
+  be called again.
+
+Subclasses set :attr:`backend`, :attr:`image_detectors`, :attr:`spectrometers`,
+:attr:`beam_electrons_per_s` and :attr:`probe_area_A2`, and implement ``acquire_overview`` /
+``acquire_spectrum`` with :meth:`_overview_request`, :meth:`_run_overview`, :meth:`_spectrum_request`
+and :meth:`_run_spectrum`.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import asdict
+from typing import Any, Sequence
+
+import numpy as np
+
+from drivers.emulator.clock import CLOCK_KINDS, make_clock
+from drivers.emulator.driver import _integer, _pair, _positive, _shape
+from drivers.errors import Aborted, ConnectionLost, InvalidArgument, NotSupported, Timeout
+from drivers.frames import Axis, ProbeState
+
+__all__ = ["PointProbeEmulator", "A2_PER_M2", "gaussian_sigma_px"]
+
+A2_PER_M2 = 1e20
+"""Square angstroms per square metre."""
+
+
+class PointProbeEmulator:
+    """Instrument life cycle of an emulated point-probe microscope (see the module docstring).
+
+    Args:
+        seed: seed of the sample and of all noise (int >= 0).
+        sample_extent_m: side of the square sample; also the largest field of view.
+        default_exposure_s: exposure used by the ground-truth helpers when none is given.
+        max_exposure_s: longest single exposure; longer ones are refused.
+        readout_s: readout time added to each spectrum.
+        settle_s: probe settling time added to each ``set_probe``.
+        overview_fov_m: default overview field of view (``None``: the sample extent).
+        overview_shape_px: default overview shape, an int (square) or (ny, nx).
+        overview_dwell_s: default overview pixel dwell time.
+        max_dwell_s: longest pixel dwell time accepted.
+        line_flyback_s: scan flyback time per overview line.
+        max_overview_px: largest overview side accepted (pixels).
+        clock: ``"virtual"`` or ``"real"``.
+        drift_m_per_s: (y, x) sample drift velocity (metres per second of clock time).
+    """
+
+    backend: str = "emulator"
+    image_detectors: tuple[str, ...] = ()
+    spectrometers: tuple[str, ...] = ()
+
+    def __init__(
+        self,
+        seed: int,
+        sample_extent_m: float,
+        default_exposure_s: float,
+        max_exposure_s: float,
+        readout_s: float,
+        settle_s: float,
+        overview_fov_m: float | None,
+        overview_shape_px: int | Sequence[int],
+        overview_dwell_s: float,
+        max_dwell_s: float,
+        line_flyback_s: float,
+        max_overview_px: int,
+        clock: str,
+        drift_m_per_s: Sequence[float],
+    ) -> None:
+        self.seed = _integer("seed", seed, 0, 2**63 - 1)
+        self.sample_extent_m = _positive("sample_extent_m", sample_extent_m, unit=" m")
+        self.max_exposure_s = _positive("max_exposure_s", max_exposure_s, unit=" s")
+        self.default_exposure_s = _positive("default_exposure_s", default_exposure_s,
+                                            maximum=self.max_exposure_s, unit=" s")
+        self.readout_s = _positive("readout_s", readout_s, allow_zero=True, unit=" s")
+        self.settle_s = _positive("settle_s", settle_s, allow_zero=True, unit=" s")
+        self.max_dwell_s = _positive("max_dwell_s", max_dwell_s, unit=" s")
+        self.overview_dwell_s = _positive("overview_dwell_s", overview_dwell_s,
+                                          maximum=self.max_dwell_s, unit=" s")
+        self.line_flyback_s = _positive("line_flyback_s", line_flyback_s, allow_zero=True,
+                                        unit=" s")
+        self.max_overview_px = _integer("max_overview_px", max_overview_px, 2, 16384)
+        self.overview_shape_px = _shape("overview_shape_px", overview_shape_px,
+                                        self.max_overview_px)
+        self.overview_fov_m = (self.sample_extent_m if overview_fov_m is None else _positive(
+            "overview_fov_m", overview_fov_m, maximum=self.sample_extent_m, unit=" m"))
+        if clock not in CLOCK_KINDS:
+            raise InvalidArgument(f"clock={clock!r} is not known; use one of {list(CLOCK_KINDS)}")
+        self.clock_kind = clock
+        self.drift_m_per_s = _pair("drift_m_per_s", drift_m_per_s)
+        self._clock = make_clock(clock)
+        self._abort = threading.Event()
+        self._lock = threading.Lock()
+        self._frames: dict[str, tuple[float, tuple[int, int]]] = {}
+        self._probe: ProbeState | None = None
+        self._blanked = True
+        self._closed = False
+        self._n_overviews = 0
+        self._n_spectra = 0
+        self._dose_e = 0.0
+        self._spot_dose_e = 0.0
+        self._overview_dose_e_per_A2 = 0.0
+        self._last_dose_e = 0.0
+        self._last_dose_e_per_A2 = 0.0
+
+    # -- what subclasses describe ------------------------------------------------------------
+    @property
+    def beam_electrons_per_s(self) -> float:
+        """Electrons per second through the probe while unblanked (0 without an electron beam)."""
+        return 0.0
+
+    @property
+    def probe_area_A2(self) -> float:
+        """Area over which a spot dose is spread (square angstroms)."""
+        return 1.0
+
+    # -- read-only state ---------------------------------------------------------------------
+    @property
+    def time_s(self) -> float:
+        """Instrument time (seconds since construction; virtual or real per ``clock``)."""
+        return self._clock.time_s
+
+    @property
+    def blanked(self) -> bool:
+        return self._blanked
+
+    @property
+    def probe(self) -> ProbeState | None:
+        """Where the probe is parked (``None`` before the first ``set_probe``)."""
+        return self._probe
+
+    @property
+    def dose_e(self) -> float:
+        """Total electrons delivered to the sample (overviews, spectra, unblanked waits)."""
+        return self._dose_e
+
+    @property
+    def spot_dose_e(self) -> float:
+        """Electrons delivered through the parked probe (spectra and unblanked settling)."""
+        return self._spot_dose_e
+
+    @property
+    def dose_e_per_A2(self) -> float:
+        """``spot_dose_e`` over the probe area (e/A^2): the areal dose if every spot coincided."""
+        return self._spot_dose_e / self.probe_area_A2
+
+    @property
+    def overview_dose_e_per_A2(self) -> float:
+        """Sum of the overviews' doses per scanned area (e/A^2)."""
+        return self._overview_dose_e_per_A2
+
+    @property
+    def last_dose_e(self) -> float:
+        """Electrons of the latest acquisition."""
+        return self._last_dose_e
+
+    @property
+    def last_dose_e_per_A2(self) -> float:
+        """Areal dose of the latest acquisition (e/A^2)."""
+        return self._last_dose_e_per_A2
+
+    def electrons(self, duration_s: float) -> float:
+        """Electrons in the beam over ``duration_s`` seconds."""
+        return self.beam_electrons_per_s * duration_s
+
+    def state(self) -> dict[str, Any]:
+        """Plain-dict instrument state: probe, last field of view, clock and dose."""
+        self._check_open()
+        last_fov = None
+        if self._frames:
+            last_fov = self._frames[next(reversed(self._frames))][0]
+        return {
+            "backend": self.backend,
+            "blanked": self._blanked,
+            "probe": None if self._probe is None else asdict(self._probe),
+            "fov_m": last_fov,
+            "stage_yx_m": (0.0, 0.0),
+            "time_s": self.time_s,
+            "dose_e": self._dose_e,
+            "spot_dose_e": self._spot_dose_e,
+            "dose_e_per_A2": self.dose_e_per_A2,
+            "n_overviews": self._n_overviews,
+            "n_spectra": self._n_spectra,
+        }
+
+    # -- protocol verbs shared by every point-probe emulator ---------------------------------
+    def set_probe(
+        self,
+        frame_id: str,
+        yx_frac: tuple[float, float] | None = None,
+        yx_m: tuple[float, float] | None = None,
+    ) -> ProbeState:
+        """Park the (blanked) probe at a fraction of overview ``frame_id`` (``f`` -> metres
+        ``-fov/2 + f * fov``, so pixel ``i`` centre is ``(i + 0.5) / n``) or at metres in that
+        frame's calibration. Exactly one of ``yx_frac`` and ``yx_m``; out of range is refused."""
+        self._check_open()
+        if frame_id not in self._frames:
+            known = list(self._frames)[-3:]
+            raise InvalidArgument(f"frame_id={frame_id!r} is not an overview of this emulator "
+                                  f"(latest: {known}); acquire an overview first")
+        if (yx_frac is None) == (yx_m is None):
+            which = "both" if yx_frac is not None else "neither"
+            raise InvalidArgument(f"set_probe needs exactly one of yx_frac and yx_m, got {which}")
+        fov, _ = self._frames[frame_id]
+        half = 0.5 * fov
+        if yx_frac is not None:
+            frac = _pair("yx_frac", yx_frac)
+            if not all(0.0 <= f <= 1.0 for f in frac):
+                raise InvalidArgument(f"yx_frac={tuple(yx_frac)!r} must lie in [0, 1] on both axes")
+            pos = (-half + frac[0] * fov, -half + frac[1] * fov)
+        else:
+            pos = _pair("yx_m", yx_m)
+            tol = 1e-12 * fov
+            if not all(-half - tol <= p <= half + tol for p in pos):
+                raise InvalidArgument(f"yx_m={tuple(yx_m)!r} lies outside frame {frame_id!r}, "
+                                      f"whose field spans [{-half!r}, {half!r}] m on both axes")
+            frac = ((pos[0] + half) / fov, (pos[1] + half) / fov)
+        with self._lock:
+            self._wait_settle()
+            self._probe = ProbeState(frame_id, (float(pos[0]), float(pos[1])),
+                                     (float(frac[0]), float(frac[1])), self._blanked)
+        return self._probe
+
+    def blank(self) -> None:
+        self._check_open()
+        self._blanked = True
+        self._reflect_blank()
+
+    def unblank(self) -> None:
+        """Open the probe at its parked position until the next acquisition ends (dose accrues
+        over any waiting, e.g. probe settling, meanwhile)."""
+        self._check_open()
+        self._blanked = False
+        self._reflect_blank()
+
+    def stop(self) -> None:
+        """Abort a running acquisition (it raises ``Aborted``; with the virtual clock nothing is
+        ever running) and blank."""
+        self._check_open()
+        self._abort.set()
+        self._blanked = True
+        self._reflect_blank()
+
+    def close(self) -> None:
+        """Blank and disconnect; later instrument verbs raise ``ConnectionLost``. Idempotent."""
+        if self._closed:
+            return
+        self._abort.set()
+        self._blanked = True
+        self._closed = True
+
+    # -- building blocks of acquire_overview / acquire_spectrum ------------------------------
+    def _overview_request(
+        self, fov_m: float | None, shape_px: Any, dwell_s: float | None, detector: str,
+        timeout_s: float | None,
+    ) -> tuple[float, int, int, float, float | None, Axis, Axis]:
+        """Validate an overview request; returns ``(fov, ny, nx, dwell, timeout, y_axis,
+        x_axis)`` with pixel-centre axes in metres. ``None`` takes the constructor default."""
+        self._check_open()
+        if detector not in self.image_detectors:
+            hint = (": it is a spectrometer, use acquire_spectrum"
+                    if detector in self.spectrometers else "")
+            raise NotSupported(f"detector={detector!r} is not an image detector of the "
+                               f"{type(self).__name__}{hint}; use one of {list(self.image_detectors)}")
+        fov = self.overview_fov_m if fov_m is None else _positive("fov_m", fov_m, unit=" m")
+        if fov > self.sample_extent_m:
+            raise InvalidArgument(f"fov_m={fov_m!r} exceeds the largest field of view "
+                                  f"{self.sample_extent_m!r} m (capabilities().max_fov_m)")
+        ny, nx = (self.overview_shape_px if shape_px is None
+                  else _shape("shape_px", shape_px, self.max_overview_px))
+        dwell = (self.overview_dwell_s if dwell_s is None
+                 else _positive("dwell_s", dwell_s, maximum=self.max_dwell_s, unit=" s"))
+        timeout = self._timeout(timeout_s)
+        ys = Axis.uniform("y", "m", -0.5 * fov + 0.5 * fov / ny, fov / ny, ny)
+        xs = Axis.uniform("x", "m", -0.5 * fov + 0.5 * fov / nx, fov / nx, nx)
+        return fov, ny, nx, dwell, timeout, ys, xs
+
+    def _overview_points(self, ys: Axis, xs: Axis) -> tuple[np.ndarray, tuple[float, float]]:
+        """Sample positions ``(ny * nx, 2)`` metres seen by the scan (shifted by the drift so
+        far), and that drift ``(dy, dx)``."""
+        yy, xx = np.meshgrid(ys.values, xs.values, indexing="ij")
+        dy, dx = self._drift_offset_m()  # the sample has moved by (dy, dx): it is seen shifted
+        return np.stack([(yy - dy).ravel(), (xx - dx).ravel()], axis=1), (dy, dx)
+
+    def _run_overview(self, fov: float, ny: int, nx: int, dwell: float,
+                      timeout: float | None) -> tuple[str, dict[str, Any]]:
+        """Spend the scan time (beam on ``ny * nx * dwell``, plus flyback), book the dose and
+        register the frame; returns ``(frame_id, metadata)``."""
+        with self._lock:
+            start = self.time_s
+            beam_s = ny * nx * dwell
+            duration = beam_s + ny * self.line_flyback_s
+            elapsed, completed = self._expose(duration, timeout)
+            dose = self.electrons(beam_s * min(1.0, elapsed / duration))
+            per_area = dose / (fov * fov * A2_PER_M2)
+            self._book(dose, per_area, spot=False)
+            self._overview_dose_e_per_A2 += per_area
+            self._finish(elapsed, completed, duration, timeout, "overview")
+            self._n_overviews += 1
+            frame_id = f"overview-{self._n_overviews:04d}"
+            self._frames[frame_id] = (fov, (ny, nx))
+        metadata = {
+            "time_s": self.time_s, "start_time_s": start, "dwell_s": dwell, "fov_m": fov,
+            "shape_px": (ny, nx), "pixel_size_m": (fov / ny, fov / nx), "backend": self.backend,
+            "seed": self.seed, "dose_e": dose, "dose_e_per_A2": per_area,
+        }
+        return frame_id, metadata
+
+    def _spectrum_request(self, exposure_s: float, detector: str,
+                          timeout_s: float | None) -> tuple[float, float | None, ProbeState,
+                                                             tuple[float, float]]:
+        """Validate a spectrum request; returns ``(exposure, timeout, probe, (y, x))`` where
+        ``(y, x)`` is the sample point under the probe (metres, drift applied)."""
+        self._check_open()
+        if detector not in self.spectrometers:
+            hint = ": it is an image detector, use acquire_overview" if (
+                detector in self.image_detectors) else ""
+            raise NotSupported(f"detector={detector!r} is not a spectrometer of the "
+                               f"{type(self).__name__}{hint}; use one of {list(self.spectrometers)}")
+        exposure = _positive("exposure_s", exposure_s, maximum=self.max_exposure_s, unit=" s")
+        timeout = self._timeout(timeout_s)
+        if self._probe is None:
+            raise InvalidArgument("no probe position yet: call set_probe(frame_id, yx_frac=...) "
+                                  "before acquire_spectrum")
+        probe = self._probe
+        dy, dx = self._drift_offset_m()
+        return exposure, timeout, probe, (probe.yx_m[0] - dy, probe.yx_m[1] - dx)
+
+    def _run_spectrum(self, exposure: float, timeout: float | None,
+                      probe: ProbeState, detector: str) -> tuple[str, dict[str, Any]]:
+        """Spend ``exposure + readout_s``, book the spot dose; returns ``(frame_id, metadata)``."""
+        with self._lock:
+            start = self.time_s
+            duration = exposure + self.readout_s
+            elapsed, completed = self._expose(duration, timeout)
+            dose = self.electrons(min(elapsed, exposure))
+            per_area = dose / self.probe_area_A2
+            self._book(dose, per_area, spot=True)
+            self._finish(elapsed, completed, duration, timeout, "spectrum")
+            self._n_spectra += 1
+            frame_id = f"spectrum-{self._n_spectra:06d}"
+        metadata = {
+            "time_s": self.time_s, "start_time_s": start, "exposure_s": exposure,
+            "readout_s": self.readout_s, "probe_yx_m": probe.yx_m, "probe_yx_frac": probe.yx_frac,
+            "probe_frame_id": probe.frame_id, "detector": detector, "backend": self.backend,
+            "seed": self.seed, "dose_e": dose, "dose_e_per_A2": per_area,
+        }
+        return frame_id, metadata
+
+    def _gt_exposure(self, exposure_s: float | None) -> float:
+        if exposure_s is None:
+            return self.default_exposure_s
+        return _positive("exposure_s", exposure_s, unit=" s")
+
+    # -- internals ---------------------------------------------------------------------------
+    def _drift_offset_m(self) -> tuple[float, float]:
+        """How far (y, x) the sample has drifted since the start (metres). Ground truth is in
+        sample coordinates and ignores drift."""
+        t = self.time_s
+        return self.drift_m_per_s[0] * t, self.drift_m_per_s[1] * t
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ConnectionLost(f"the emulator was closed; build a new {type(self).__name__}")
+
+    def _timeout(self, timeout_s: float | None) -> float | None:
+        return None if timeout_s is None else _positive("timeout_s", timeout_s, unit=" s")
+
+    def _reflect_blank(self) -> None:
+        if self._probe is not None and self._probe.blanked != self._blanked:
+            p = self._probe
+            self._probe = ProbeState(p.frame_id, p.yx_m, p.yx_frac, self._blanked)
+
+    def _wait_settle(self) -> None:
+        self._clock.wait(self.settle_s)
+        if not self._blanked:
+            dose = self.electrons(self.settle_s)
+            self._dose_e += dose
+            self._spot_dose_e += dose
+
+    def _expose(self, duration_s: float, timeout_s: float | None) -> tuple[float, bool]:
+        """Unblank and wait ``duration_s`` (or ``timeout_s`` when shorter); returns (the time
+        that passed, whether the wait ran to its end). Blanks afterwards in every case."""
+        self._abort.clear()
+        self._blanked = False
+        start = self.time_s
+        wait = duration_s if timeout_s is None else min(duration_s, timeout_s)
+        try:
+            completed = self._clock.wait(wait, self._abort)
+        finally:
+            self._blanked = True
+            self._reflect_blank()
+        if completed and self.clock_kind == "virtual":
+            return wait, True  # exact, free of round-off in the accumulated time
+        return min(self.time_s - start, wait), completed
+
+    def _finish(self, elapsed: float, completed: bool, duration: float, timeout: float | None,
+                what: str) -> None:
+        if not completed:
+            raise Aborted(f"{what} stopped after {elapsed:.6g} s of {duration:.6g} s")
+        if timeout is not None and duration > timeout:
+            raise Timeout(f"{what} needs {duration:.6g} s but timeout_s={timeout!r}; "
+                          f"raise timeout_s or shorten the acquisition")
+
+    def _book(self, dose: float, per_area: float, spot: bool) -> None:
+        self._dose_e += dose
+        if spot:
+            self._spot_dose_e += dose
+        self._last_dose_e = dose
+        self._last_dose_e_per_A2 = per_area
+
+
+def gaussian_sigma_px(fwhm_m: float, pixel_m: float) -> float:
+    """Gaussian sigma in pixels of a blur of full width ``fwhm_m`` on pixels of ``pixel_m``."""
+    return fwhm_m / (2.0 * math.sqrt(2.0 * math.log(2.0))) / pixel_m
