@@ -199,6 +199,17 @@ class Experiment:
         self._design = self._initial_design(self.settings.n_init)
         del ov
 
+    def truth_source(self) -> GroundTruth | None:
+        """The driver that knows the noise-free truth (emulators, replays), looking through
+        wrappers (safety layer, fault injector) that keep the real driver as ``inner``. Scoring only:
+        the truth never reaches the policy."""
+        driver, seen = self.driver, 0
+        while driver is not None and seen < 8:
+            if callable(getattr(type(driver), "ground_truth", None)):
+                return driver
+            driver, seen = getattr(driver, "inner", None), seen + 1
+        return None
+
     def _acquire_overview(self) -> Frame:
         ov = self.settings.overview
         shape = None if ov.shape_px is None else tuple(int(v) for v in ov.shape_px)
@@ -208,9 +219,10 @@ class Experiment:
         assert self.overview is not None
         c, s = self.settings.candidates, self.settings
         self.candidates = make_candidates(self.overview, c.window_px, c.stride_px, c.margin_px, c.normalise)
-        if isinstance(self.driver, GroundTruth) and hasattr(self.driver, "ground_truth"):
+        oracle = self.truth_source()
+        if oracle is not None:
             t0 = time.perf_counter()
-            self.truth = np.asarray(self.driver.ground_truth(self.reward, self.candidates.yx_m), np.float64)
+            self.truth = np.asarray(oracle.ground_truth(self.reward, self.candidates.yx_m), np.float64)
             log.info("ground truth over %d candidates in %.2f s (scoring only, never shown to the policy)",
                      self.candidates.n, time.perf_counter() - t0)
         if s.drift_every:
@@ -857,8 +869,9 @@ class Experiment:
                 failed.append(int(i))
         self._objective_models = []  # the targets changed meaning: new models
         self.state.measured, self.state.y, self.state.failed = measured, y, failed
-        if isinstance(self.driver, GroundTruth) and hasattr(self.driver, "ground_truth"):
-            self.truth = np.asarray(self.driver.ground_truth(self.reward, self.candidates.yx_m), np.float64)
+        oracle = self.truth_source()
+        if oracle is not None:
+            self.truth = np.asarray(oracle.ground_truth(self.reward, self.candidates.yx_m), np.float64)
 
     # ================================================================== signals and helpers
     def _install_signal_handlers(self) -> Callable[[], None]:
