@@ -1,9 +1,11 @@
 """STEM-EELS physics emulator over random Ag nanoparticles (the default driver).
 
 ``PlasmonEmulator`` implements :class:`drivers.Driver` and :class:`drivers.GroundTruth`; the sample
-types describe its specimen, the clocks its notion of time.
+types describe its specimen, the clocks its notion of time. ``PointProbeEmulator`` (and its
+electron-beam form ``ElectronProbeEmulator``) is the instrument life cycle every emulator shares.
 """
 
+from .base import ElectronProbeEmulator, PointProbeEmulator
 from .clock import Clock, RealClock, VirtualClock, make_clock
 from .driver import EDGE_BAND_EV, IMAGE_DETECTORS, SPECTROMETERS, PlasmonEmulator
 from .physics import EDGE_MODE_KINDS, Mode, SpectrumModel
@@ -14,11 +16,13 @@ __all__ = [
     "Disk",
     "EDGE_BAND_EV",
     "EDGE_MODE_KINDS",
+    "ElectronProbeEmulator",
     "IMAGE_DETECTORS",
     "Mode",
     "PARTICLE_KINDS",
     "Particle",
     "PlasmonEmulator",
+    "PointProbeEmulator",
     "RealClock",
     "Rod",
     "SPECTROMETERS",

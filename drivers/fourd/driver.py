@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any, Callable, Sequence
 
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
-from drivers.emulator.driver import _integer, _pair, _positive, _rng
+from drivers.emulator.base import ElectronProbeEmulator, gaussian_sigma_px
 from drivers.emulator.sample import as_points
+from drivers.emulator.seeding import seeded_rng
+from drivers.emulator.validation import integer, pair, positive
 from drivers.errors import InvalidArgument
-from drivers.frames import Axis, Capabilities, Frame
-from drivers.pfm.instrument import A2_PER_M2, PointProbeEmulator, gaussian_sigma_px
-from drivers.truth import evaluate_reward
-from rewards.errors import RewardError
+from drivers.frames import Axis, Frame
 
-from .optics import ELEMENTARY_CHARGE_C, deflection_rad_per_V
+from .optics import deflection_rad_per_V
 from .patterns import PatternAxis, camera_axes, render_patterns
 from .specimen import MATERIALS, Specimen
 
@@ -30,7 +28,7 @@ _MIN_EDGE_PX = 0.7
 _HALO_CLEARANCE = 4.0
 
 
-class FourDSTEMEmulator(PointProbeEmulator):
+class FourDSTEMEmulator(ElectronProbeEmulator):
     """4D-STEM emulator: HAADF / ADF / BF overviews and a diffraction pattern at each probe position.
 
     Implements :class:`drivers.Driver` and :class:`drivers.GroundTruth`. The specimen (elliptical
@@ -98,6 +96,9 @@ class FourDSTEMEmulator(PointProbeEmulator):
     backend = "4dstem-emulator"
     image_detectors = FOURD_IMAGE_DETECTORS
     spectrometers = FOURD_CAMERAS
+    signal_units = {"4D": "px"}
+    capability_verbs = ("state", "acquire_pattern", "expected_spectrum", "expected_pattern",
+                        "ground_truth", "deflection_mrad")
 
     def __init__(
         self,
@@ -131,38 +132,35 @@ class FourDSTEMEmulator(PointProbeEmulator):
     ) -> None:
         super().__init__(seed, sample_extent_m, default_exposure_s, max_exposure_s, readout_s,
                          settle_s, overview_fov_m, overview_shape_px, overview_dwell_s,
-                         max_dwell_s, line_flyback_s, max_overview_px, clock, drift_m_per_s)
+                         max_dwell_s, line_flyback_s, max_overview_px, clock, drift_m_per_s,
+                         beam_current_A=beam_current_A, high_tension_V=high_tension_V,
+                         probe_fwhm_m=probe_fwhm_m)
         if not 20e-9 <= self.sample_extent_m <= 5e-6:
             raise InvalidArgument(f"sample_extent_m={sample_extent_m!r} must lie in [2e-8, 5e-6] m "
                                   "(20 nm to 5 um)")
-        self.n_particles = _integer("n_particles", n_particles, 0, 500)
+        self.n_particles = integer("n_particles", n_particles, 0, 500)
         try:
             self.materials = tuple(str(m) for m in materials)
         except TypeError:
             raise InvalidArgument(f"materials={materials!r} must be a list of {sorted(MATERIALS)}"
                                   ) from None
-        radius = _pair("particle_radius_m", particle_radius_m)
-        self.particle_radius_m = (_positive("particle_radius_m[0]", radius[0], unit=" m"),
-                                  _positive("particle_radius_m[1]", radius[1], unit=" m"))
-        self.min_gap_m = _positive("min_gap_m", min_gap_m, allow_zero=True, unit=" m")
-        self.support_thickness_m = _positive("support_thickness_m", support_thickness_m,
-                                             maximum=100e-9, allow_zero=True, unit=" m")
-        self.beam_current_A = _positive("beam_current_A", beam_current_A, maximum=1e-6, unit=" A")
-        self.high_tension_V = _positive("high_tension_V", high_tension_V, maximum=1e6, unit=" V")
-        if self.high_tension_V < 1e3:
-            raise InvalidArgument(f"high_tension_V={high_tension_V!r} must be >= 1e3 V")
-        self.probe_fwhm_m = _positive("probe_fwhm_m", probe_fwhm_m, maximum=20e-9, unit=" m")
-        self.convergence_mrad = _positive("convergence_mrad", convergence_mrad, maximum=100.0,
-                                          unit=" mrad")
-        self.k_mrad_per_px = _positive("k_mrad_per_px", k_mrad_per_px, maximum=50.0, unit=" mrad")
-        self.disk_edge_mrad = _positive("disk_edge_mrad", disk_edge_mrad, unit=" mrad")
+        radius = pair("particle_radius_m", particle_radius_m)
+        self.particle_radius_m = (positive("particle_radius_m[0]", radius[0], unit=" m"),
+                                  positive("particle_radius_m[1]", radius[1], unit=" m"))
+        self.min_gap_m = positive("min_gap_m", min_gap_m, allow_zero=True, unit=" m")
+        self.support_thickness_m = positive("support_thickness_m", support_thickness_m,
+                                            maximum=100e-9, allow_zero=True, unit=" m")
+        self.convergence_mrad = positive("convergence_mrad", convergence_mrad, maximum=100.0,
+                                         unit=" mrad")
+        self.k_mrad_per_px = positive("k_mrad_per_px", k_mrad_per_px, maximum=50.0, unit=" mrad")
+        self.disk_edge_mrad = positive("disk_edge_mrad", disk_edge_mrad, unit=" mrad")
         if self.disk_edge_mrad < _MIN_EDGE_PX * self.k_mrad_per_px:
             raise InvalidArgument(
                 f"disk_edge_mrad={disk_edge_mrad!r} is under {_MIN_EDGE_PX} camera pixel "
                 f"({_MIN_EDGE_PX * self.k_mrad_per_px:.3g} mrad): the sampled disk's centre of mass "
                 "would alias; raise disk_edge_mrad or lower k_mrad_per_px")
-        self.halo_mrad = _positive("halo_mrad", halo_mrad, unit=" mrad")
-        self.pattern_px = _integer("pattern_px", pattern_px, 8, 512)
+        self.halo_mrad = positive("halo_mrad", halo_mrad, unit=" mrad")
+        self.pattern_px = integer("pattern_px", pattern_px, 8, 512)
         self._deflection_rad_per_V = deflection_rad_per_V(self.high_tension_V)
         self._axis = PatternAxis.for_camera((self.pattern_px, self.pattern_px), self.k_mrad_per_px)
         self._camera_axes = camera_axes((self.pattern_px, self.pattern_px), self.k_mrad_per_px)
@@ -227,23 +225,13 @@ class FourDSTEMEmulator(PointProbeEmulator):
         return (self.pattern_px, self.pattern_px)
 
     @property
-    def beam_electrons_per_s(self) -> float:
-        return self.beam_current_A / ELEMENTARY_CHARGE_C
-
-    @property
-    def probe_area_A2(self) -> float:
-        """Probe area ``pi (probe_fwhm_m / 2)^2`` in square angstroms."""
-        return math.pi * (0.5 * self.probe_fwhm_m) ** 2 * A2_PER_M2
-
-    @property
     def deflection_rad_per_V(self) -> float:
         """Beam deflection per volt of projected-potential gradient at this high tension."""
         return self._deflection_rad_per_V
 
     def state(self) -> dict[str, Any]:
         """Plain-dict instrument state: beam, probe, last field of view, clock and dose."""
-        return {**super().state(), "high_tension_V": self.high_tension_V,
-                "beam_current_A": self.beam_current_A, "convergence_mrad": self.convergence_mrad}
+        return {**super().state(), "convergence_mrad": self.convergence_mrad}
 
     # -- physics -------------------------------------------------------------------------------
     def projected_field_V(self, yx_m: Sequence[float] | np.ndarray) -> np.ndarray:
@@ -276,18 +264,6 @@ class FourDSTEMEmulator(PointProbeEmulator):
                               f"{list(FOURD_IMAGE_DETECTORS)}")
 
     # -- protocol verbs ----------------------------------------------------------------------
-    def capabilities(self) -> Capabilities:
-        self._check_open()
-        return Capabilities(
-            detectors=FOURD_IMAGE_DETECTORS + FOURD_CAMERAS,
-            signal_units={"4D": "px"},
-            max_fov_m=self.sample_extent_m,
-            max_exposure_s=self.max_exposure_s,
-            verbs=("state", "acquire_pattern", "expected_spectrum", "expected_pattern",
-                   "ground_truth", "deflection_mrad"),
-            backend=f"{self.backend} (FourDSTEMEmulator seed={self.seed})",
-        )
-
     def acquire_overview(
         self,
         fov_m: float | None = None,
@@ -299,46 +275,40 @@ class FourDSTEMEmulator(PointProbeEmulator):
         """Scan a square field ``fov_m`` (metres, centred on the sample) into a ``(ny, nx)`` float64
         image of ``detector`` counts (``"HAADF"``, ``"ADF"``, ``"BF"``). ``None`` takes the
         constructor default. Axes are ``Axis.uniform("y"/"x", "m", -fov/2 + fov/(2n), fov/n, n)``."""
-        fov, ny, nx, dwell, timeout, ys, xs = self._overview_request(
-            fov_m, shape_px, dwell_s, detector, timeout_s)
-        pts, (dy, dx) = self._overview_points(ys, xs)
-        expected = self.electrons(dwell) * self.detector_probability(pts, detector).reshape(ny, nx)
-        sigma_px = (gaussian_sigma_px(self.probe_fwhm_m, fov / ny),
-                    gaussian_sigma_px(self.probe_fwhm_m, fov / nx))
-        expected = gaussian_filter(expected, sigma_px, mode="nearest")
-        counts = _rng("overview", self.seed, fov, ny, nx, dwell, detector, dy, dx).poisson(expected)
-        frame_id, metadata = self._run_overview(fov, ny, nx, dwell, timeout)
-        metadata.update({"detector": detector, "units": "counts",
-                         "beam_current_A": self.beam_current_A})
-        return Frame(counts.astype(np.float64), (ys, xs), frame_id, metadata)
+        return self._scan(fov_m, shape_px, dwell_s, detector, timeout_s)
 
     def acquire_pattern(self, exposure_s: float, detector: str = "4D",
                         timeout_s: float | None = None) -> Frame:
         """Expose at the parked probe: a ``(ky, kx)`` float64 frame of Poisson counts on the
         ``"ky"`` / ``"kx"`` axes (mrad, 0 at the camera centre)."""
-        counts, frame_id, metadata = self._acquire(exposure_s, detector, timeout_s)
+        counts, frame_id, metadata = self._measure(exposure_s, detector, timeout_s)
         return Frame(counts, self._camera_axes, frame_id, metadata)
 
     def acquire_spectrum(self, exposure_s: float, detector: str = "4D",
                          timeout_s: float | None = None) -> Frame:
         """Expose at the parked probe: the pattern flattened row-major to ``(ky * kx,)`` float64
         counts on a :class:`PatternAxis` (``"k_index"``, px; see the class docs)."""
-        counts, frame_id, metadata = self._acquire(exposure_s, detector, timeout_s)
+        counts, frame_id, metadata = self._measure(exposure_s, detector, timeout_s)
         return Frame(counts.reshape(-1), (self._axis,), frame_id, metadata)
 
-    def _acquire(self, exposure_s: float, detector: str,
-                 timeout_s: float | None) -> tuple[np.ndarray, str, dict[str, Any]]:
-        exposure, timeout, probe, (y, x) = self._spectrum_request(exposure_s, detector, timeout_s)
-        expected = self._expected_patterns(np.array([[y, x]]), exposure)[0]
-        key = (self.seed, int(round(y / 1e-12)), int(round(x / 1e-12)), exposure)
-        counts = _rng("pattern", *key).poisson(expected).astype(np.float64)
-        frame_id, metadata = self._run_spectrum(exposure, timeout, probe, detector)
-        metadata.update({
-            "units": "counts", "pattern_shape": self.pattern_shape,
-            "k_mrad_per_px": self.k_mrad_per_px, "convergence_mrad": self.convergence_mrad,
-            "beam_current_A": self.beam_current_A, "high_tension_V": self.high_tension_V,
-        })
-        return counts, frame_id, metadata
+    def _render_overview(self, pts: np.ndarray, shape_px: tuple[int, int],
+                         pixel_m: tuple[float, float], dwell_s: float, detector: str,
+                         rng: np.random.Generator) -> np.ndarray:
+        expected = self.electrons(dwell_s) * self.detector_probability(pts, detector).reshape(
+            shape_px)
+        sigma_px = (gaussian_sigma_px(self.probe_fwhm_m, pixel_m[0]),
+                    gaussian_sigma_px(self.probe_fwhm_m, pixel_m[1]))
+        return rng.poisson(gaussian_filter(expected, sigma_px, mode="nearest")).astype(np.float64)
+
+    def _render_spectrum(self, y_m: float, x_m: float, exposure_s: float,
+                         key: tuple[int, int, int, float]) -> np.ndarray:
+        expected = self._expected_patterns(np.array([[y_m, x_m]]), exposure_s)[0]
+        return seeded_rng("pattern", *key).poisson(expected).astype(np.float64)
+
+    def _spectrum_metadata(self) -> dict[str, Any]:
+        return {**super()._spectrum_metadata(), "pattern_shape": self.pattern_shape,
+                "k_mrad_per_px": self.k_mrad_per_px, "convergence_mrad": self.convergence_mrad,
+                "high_tension_V": self.high_tension_V}
 
     # -- ground truth (scoring only) ----------------------------------------------------------
     def _expected_patterns(self, pts: np.ndarray, exposure: float) -> np.ndarray:
@@ -351,9 +321,7 @@ class FourDSTEMEmulator(PointProbeEmulator):
     def expected_pattern(self, yx_m: Sequence[float] | np.ndarray,
                          exposure_s: float | None = None) -> np.ndarray:
         """Noise-free expected counts at ``yx_m = (y, x)`` metres: ``(ky, kx)`` float64."""
-        pts = as_points(yx_m)
-        if pts.shape[0] != 1:
-            raise InvalidArgument(f"expected_pattern takes one (y, x) position, got {pts.shape[0]}")
+        pts = self._one_point(yx_m, "expected_pattern")
         return self._expected_patterns(pts, self._gt_exposure(exposure_s))[0]
 
     def expected_spectrum(self, yx_m: Sequence[float] | np.ndarray,
@@ -375,8 +343,6 @@ class FourDSTEMEmulator(PointProbeEmulator):
         :class:`rewards.RewardError` gives NaN there."""
         pts = as_points(yx_m)
         exposure = self._gt_exposure(exposure_s)
-        blocks = []
-        for start in range(0, pts.shape[0], _GROUND_TRUTH_CHUNK):
-            block = self.expected_spectra(pts[start:start + _GROUND_TRUTH_CHUNK], exposure)
-            blocks.append(evaluate_reward(reward, block, self._axis, catch=(RewardError,))[0])
-        return np.concatenate(blocks, axis=0) if blocks else np.empty(0)
+        return self._chunked_truth(reward, pts,
+                                   lambda block: self.expected_spectra(block, exposure),
+                                   _GROUND_TRUTH_CHUNK)

@@ -8,15 +8,14 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
-from drivers.emulator.driver import _finite, _integer, _positive, _rng
+from drivers.emulator.base import A2_PER_M2, PointProbeEmulator, gaussian_sigma_px
 from drivers.emulator.sample import as_points
+from drivers.emulator.seeding import seeded_rng
+from drivers.emulator.validation import finite, integer, positive
 from drivers.errors import InvalidArgument
-from drivers.frames import Axis, Capabilities, Frame
-from drivers.truth import evaluate_reward
-from rewards.errors import RewardError
+from drivers.frames import Axis, Frame
 
 from .domains import DOMAIN_KINDS, DomainPattern, make_domains
-from .instrument import A2_PER_M2, PointProbeEmulator, gaussian_sigma_px
 from .switching import LoopParameters, loop_response, triangle_sweep
 
 __all__ = ["PFMEmulator", "PFM_IMAGE_DETECTORS", "PFM_SPECTROMETERS", "PFM_OVERVIEW_UNITS"]
@@ -34,7 +33,7 @@ _SPIKE_SIZE = (0.5, 1.5)
 
 
 def _fraction(name: str, value: object, upper_open: bool = True) -> float:
-    v = _finite(name, value)
+    v = finite(name, value)
     if v < 0.0 or (v >= 1.0 if upper_open else v > 1.0):
         bound = "[0, 1)" if upper_open else "[0, 1]"
         raise InvalidArgument(f"{name}={value!r} must lie in {bound}")
@@ -82,7 +81,7 @@ class PFMEmulator(PointProbeEmulator):
     lines in the amplitude. Overviews are seeded from (``seed``, field, shape, dwell, detector).
 
     **Clock and dose.** As :class:`drivers.emulator.PlasmonEmulator` (see
-    :mod:`drivers.pfm.instrument`): each loop costs ``exposure_s + readout_s``, each probe move
+    :mod:`drivers.emulator.base`): each loop costs ``exposure_s + readout_s``, each probe move
     ``settle_s``, each overview ``ny * nx * dwell_s + ny * line_flyback_s``. There is no electron
     beam: every ``dose_e`` is 0 ("blanked" means the tip bias is off).
 
@@ -126,6 +125,8 @@ class PFMEmulator(PointProbeEmulator):
     backend = "pfm-emulator"
     image_detectors = PFM_IMAGE_DETECTORS
     spectrometers = PFM_SPECTROMETERS
+    signal_units = {"PFM": "V"}
+    capability_verbs = ("state", "expected_spectrum", "ground_truth", "loop_parameters")
 
     def __init__(
         self,
@@ -173,30 +174,30 @@ class PFMEmulator(PointProbeEmulator):
         if pattern not in DOMAIN_KINDS:
             raise InvalidArgument(f"pattern={pattern!r} is not known; use one of {list(DOMAIN_KINDS)}")
         self.pattern = pattern
-        self.domain_size_m = _positive("domain_size_m", domain_size_m, unit=" m")
-        self.up_fraction = _finite("up_fraction", up_fraction)
-        self.pattern_px = _integer("pattern_px", pattern_px, 64, 4096)
-        self.wall_length_m = _positive("wall_length_m", wall_length_m, unit=" m")
-        self.bias_max_V = _positive("bias_max_V", bias_max_V, maximum=200.0, unit=" V")
-        self.n_steps = _integer("n_steps", n_steps, 8, 4096)
-        self.response_pm = _positive("response_pm", response_pm, unit=" pm")
-        self.coercive_V = _positive("coercive_V", coercive_V, unit=" V")
+        self.domain_size_m = positive("domain_size_m", domain_size_m, unit=" m")
+        self.up_fraction = finite("up_fraction", up_fraction)
+        self.pattern_px = integer("pattern_px", pattern_px, 64, 4096)
+        self.wall_length_m = positive("wall_length_m", wall_length_m, unit=" m")
+        self.bias_max_V = positive("bias_max_V", bias_max_V, maximum=200.0, unit=" V")
+        self.n_steps = integer("n_steps", n_steps, 8, 4096)
+        self.response_pm = positive("response_pm", response_pm, unit=" pm")
+        self.coercive_V = positive("coercive_V", coercive_V, unit=" V")
         self.wall_coercive_drop = _fraction("wall_coercive_drop", wall_coercive_drop)
         self.wall_response_drop = _fraction("wall_response_drop", wall_response_drop)
-        self.imprint_V = _positive("imprint_V", imprint_V, allow_zero=True, unit=" V")
-        self.switching_width_V = _positive("switching_width_V", switching_width_V, unit=" V")
-        self.slope_pm_per_V = _finite("slope_pm_per_V", slope_pm_per_V)
-        self.noise_pm_sqrt_s = _positive("noise_pm_sqrt_s", noise_pm_sqrt_s, allow_zero=True,
-                                         unit=" pm s^1/2")
-        self.spike_rate = _finite("spike_rate", spike_rate)
+        self.imprint_V = positive("imprint_V", imprint_V, allow_zero=True, unit=" V")
+        self.switching_width_V = positive("switching_width_V", switching_width_V, unit=" V")
+        self.slope_pm_per_V = finite("slope_pm_per_V", slope_pm_per_V)
+        self.noise_pm_sqrt_s = positive("noise_pm_sqrt_s", noise_pm_sqrt_s, allow_zero=True,
+                                        unit=" pm s^1/2")
+        self.spike_rate = finite("spike_rate", spike_rate)
         if not 0.0 <= self.spike_rate < 0.5:
             raise InvalidArgument(f"spike_rate={spike_rate!r} must lie in [0, 0.5) (probability "
                                   "per bias step)")
-        self.spike_scale = _positive("spike_scale", spike_scale, allow_zero=True)
-        self.resolution_m = _positive("resolution_m", resolution_m, unit=" m")
-        self.roughness_m = _positive("roughness_m", roughness_m, allow_zero=True, unit=" m")
-        self.height_noise_m_sqrt_s = _positive("height_noise_m_sqrt_s", height_noise_m_sqrt_s,
-                                               allow_zero=True, unit=" m s^1/2")
+        self.spike_scale = positive("spike_scale", spike_scale, allow_zero=True)
+        self.resolution_m = positive("resolution_m", resolution_m, unit=" m")
+        self.roughness_m = positive("roughness_m", roughness_m, allow_zero=True, unit=" m")
+        self.height_noise_m_sqrt_s = positive("height_noise_m_sqrt_s", height_noise_m_sqrt_s,
+                                              allow_zero=True, unit=" m s^1/2")
         reach = self.coercive_V + self.imprint_V + 2.0 * self.switching_width_V
         if reach > self.bias_max_V:
             raise InvalidArgument(
@@ -256,7 +257,7 @@ class PFMEmulator(PointProbeEmulator):
 
     def noise_pm(self, exposure_s: float) -> float:
         """Standard deviation (pm) of one bias step of a loop measured in ``exposure_s``."""
-        exposure = _positive("exposure_s", exposure_s, unit=" s")
+        exposure = positive("exposure_s", exposure_s, unit=" s")
         return self.noise_pm_sqrt_s / math.sqrt(exposure / self.n_steps)
 
     def state(self) -> dict[str, Any]:
@@ -300,17 +301,6 @@ class PFMEmulator(PointProbeEmulator):
         return np.cos(phase) @ self._texture[:, 3]
 
     # -- protocol verbs ----------------------------------------------------------------------
-    def capabilities(self) -> Capabilities:
-        self._check_open()
-        return Capabilities(
-            detectors=PFM_IMAGE_DETECTORS + PFM_SPECTROMETERS,
-            signal_units={"PFM": "V"},
-            max_fov_m=self.sample_extent_m,
-            max_exposure_s=self.max_exposure_s,
-            verbs=("state", "expected_spectrum", "ground_truth", "loop_parameters"),
-            backend=f"{self.backend} (PFMEmulator seed={self.seed})",
-        )
-
     def acquire_overview(
         self,
         fov_m: float | None = None,
@@ -323,43 +313,46 @@ class PFMEmulator(PointProbeEmulator):
         image of ``detector`` (``"topography"`` m, ``"amplitude"`` pm, ``"phase"`` degrees).
         ``None`` takes the constructor default. Axes are ``Axis.uniform("y"/"x", "m", -fov/2 +
         fov/(2n), fov/n, n)`` (pixel centres)."""
-        fov, ny, nx, dwell, timeout, ys, xs = self._overview_request(
-            fov_m, shape_px, dwell_s, detector, timeout_s)
-        pts, (dy, dx) = self._overview_points(ys, xs)
-        sigma_px = (gaussian_sigma_px(self.resolution_m, fov / ny),
-                    gaussian_sigma_px(self.resolution_m, fov / nx))
-        rng = _rng("overview", self.seed, fov, ny, nx, dwell, detector, dy, dx)
-        if detector == "topography":
-            height = gaussian_filter(self.height_m(pts).reshape(ny, nx), sigma_px, mode="nearest")
-            image = height + self.height_noise_m_sqrt_s / math.sqrt(dwell) * rng.standard_normal(
-                (ny, nx))
-        else:
-            signal = gaussian_filter(self.remanent_signal_pm(pts).reshape(ny, nx), sigma_px,
-                                     mode="nearest")
-            sigma = self.noise_pm_sqrt_s / math.sqrt(dwell)
-            x_part = signal + sigma * rng.standard_normal((ny, nx))
-            y_part = sigma * rng.standard_normal((ny, nx))
-            if detector == "amplitude":
-                image = np.hypot(x_part, y_part)
-            else:
-                image = np.mod(_PHASE_OFFSET_DEG + np.degrees(np.arctan2(y_part, x_part)), 360.0)
-        frame_id, metadata = self._run_overview(fov, ny, nx, dwell, timeout)
-        metadata.update({"detector": detector, "units": PFM_OVERVIEW_UNITS[detector]})
-        return Frame(np.asarray(image, dtype=np.float64), (ys, xs), frame_id, metadata)
+        return self._scan(fov_m, shape_px, dwell_s, detector, timeout_s)
 
     def acquire_spectrum(self, exposure_s: float, detector: str = "PFM",
                          timeout_s: float | None = None) -> Frame:
         """Run one switching loop at the parked tip in ``exposure_s`` seconds: a ``(n_steps,)``
         float64 piezoresponse (pm) on the ``bias`` axis (V, sweep order), with noise and spikes."""
-        exposure, timeout, probe, (y, x) = self._spectrum_request(exposure_s, detector, timeout_s)
-        expected = self.expected_spectra(np.array([[y, x]]))[0]
-        key = (self.seed, int(round(y / 1e-12)), int(round(x / 1e-12)), exposure)
-        noise = self.noise_pm(exposure) * _rng("loop-noise", *key).standard_normal(self.n_steps)
-        data = expected + noise + self._spikes(_rng("loop-spikes", *key))
-        frame_id, metadata = self._run_spectrum(exposure, timeout, probe, detector)
-        metadata.update({"units": "pm", "signal": "piezoresponse", "bias_max_V": self.bias_max_V,
-                         "n_steps": self.n_steps})
+        data, frame_id, metadata = self._measure(exposure_s, detector, timeout_s)
         return Frame(data, (self._axis,), frame_id, metadata)
+
+    def _render_overview(self, pts: np.ndarray, shape_px: tuple[int, int],
+                         pixel_m: tuple[float, float], dwell_s: float, detector: str,
+                         rng: np.random.Generator) -> np.ndarray:
+        sigma_px = (gaussian_sigma_px(self.resolution_m, pixel_m[0]),
+                    gaussian_sigma_px(self.resolution_m, pixel_m[1]))
+        if detector == "topography":
+            height = gaussian_filter(self.height_m(pts).reshape(shape_px), sigma_px, mode="nearest")
+            return height + self.height_noise_m_sqrt_s / math.sqrt(dwell_s) * rng.standard_normal(
+                shape_px)
+        signal = gaussian_filter(self.remanent_signal_pm(pts).reshape(shape_px), sigma_px,
+                                 mode="nearest")
+        sigma = self.noise_pm_sqrt_s / math.sqrt(dwell_s)
+        x_part = signal + sigma * rng.standard_normal(shape_px)
+        y_part = sigma * rng.standard_normal(shape_px)
+        if detector == "amplitude":
+            return np.hypot(x_part, y_part)
+        return np.mod(_PHASE_OFFSET_DEG + np.degrees(np.arctan2(y_part, x_part)), 360.0)
+
+    def _overview_metadata(self, detector: str) -> dict[str, Any]:
+        return {"units": PFM_OVERVIEW_UNITS[detector]}
+
+    def _render_spectrum(self, y_m: float, x_m: float, exposure_s: float,
+                         key: tuple[int, int, int, float]) -> np.ndarray:
+        expected = self.expected_spectra(np.array([[y_m, x_m]]))[0]
+        noise = self.noise_pm(exposure_s) * seeded_rng("loop-noise", *key).standard_normal(
+            self.n_steps)
+        return expected + noise + self._spikes(seeded_rng("loop-spikes", *key))
+
+    def _spectrum_metadata(self) -> dict[str, Any]:
+        return {"units": "pm", "signal": "piezoresponse", "bias_max_V": self.bias_max_V,
+                "n_steps": self.n_steps}
 
     def _spikes(self, rng: np.random.Generator) -> np.ndarray:
         """(n_steps,) spike offsets (pm): isolated interior steps, each with probability
@@ -384,11 +377,8 @@ class PFMEmulator(PointProbeEmulator):
     # -- ground truth (scoring only) ----------------------------------------------------------
     def expected_spectrum(self, yx_m: Sequence[float] | np.ndarray) -> np.ndarray:
         """Noise-free, spike-free loop at ``yx_m = (y, x)`` metres: ``(n_steps,)`` float64 pm."""
-        pts = as_points(yx_m)
-        if pts.shape[0] != 1:
-            raise InvalidArgument(f"expected_spectrum takes one (y, x) position, got {pts.shape[0]}"
-                                  "; use expected_spectra for many")
-        return self.expected_spectra(pts)[0]
+        return self.expected_spectra(
+            self._one_point(yx_m, "expected_spectrum", "; use expected_spectra for many"))[0]
 
     def expected_spectra(self, yx_m: np.ndarray) -> np.ndarray:
         """Noise-free loops at ``yx_m: (n, 2)`` metres -> ``(n, n_steps)`` float64 pm (the loop
@@ -400,12 +390,8 @@ class PFMEmulator(PointProbeEmulator):
         """``reward(loop, bias_axis)`` of the noise-free loop at each ``yx_m: (n, 2)`` metres ->
         ``(n,)`` float64 (``(n, k)`` for a vector reward). A reward that raises
         :class:`rewards.RewardError` gives NaN there."""
-        pts = as_points(yx_m)
-        blocks = []
-        for start in range(0, pts.shape[0], _GROUND_TRUTH_CHUNK):
-            block = self.expected_spectra(pts[start:start + _GROUND_TRUTH_CHUNK])
-            blocks.append(evaluate_reward(reward, block, self._axis, catch=(RewardError,))[0])
-        return np.concatenate(blocks, axis=0) if blocks else np.empty(0)
+        return self._chunked_truth(reward, as_points(yx_m), self.expected_spectra,
+                                   _GROUND_TRUTH_CHUNK)
 
 
 def _surface_texture(seed: int, roughness_m: float) -> np.ndarray:

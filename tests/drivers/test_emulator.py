@@ -27,6 +27,7 @@ from drivers.emulator import (
     Triangle,
 )
 from drivers.emulator.physics import E_CHARGE_C, mode_amplitudes
+from emulator_checks import check_driver_yaml, check_same_seed_same_data
 from rewards.errors import EmptySpectrum
 
 NM = 1e-9
@@ -60,19 +61,10 @@ def em0() -> PlasmonEmulator:
 
 # -- determinism -------------------------------------------------------------------------------
 def test_same_seed_gives_identical_overview_and_spectrum_other_seed_differs() -> None:
-    a, b, c = PlasmonEmulator(seed=3), PlasmonEmulator(seed=3), PlasmonEmulator(seed=4)
-    frames = [e.acquire_overview(150 * NM, (48, 48), 2e-6) for e in (a, b, c)]
-    np.testing.assert_array_equal(frames[0].data, frames[1].data)
-    assert not np.array_equal(frames[0].data, frames[2].data)
+    (a, b, c), frames, spectra = check_same_seed_same_data(
+        lambda seed: PlasmonEmulator(seed=seed), 3, (150 * NM, (48, 48), 2e-6), (0.4, 0.6), 0.02)
     assert [p.describe() for p in a.sample.particles] == [p.describe() for p in b.sample.particles]
     assert a.sample.particles[0].centre_yx_m != c.sample.particles[0].centre_yx_m
-
-    spectra = []
-    for e, f in zip((a, b, c), frames):
-        e.set_probe(f.frame_id, yx_frac=(0.4, 0.6))
-        spectra.append(e.acquire_spectrum(0.02).data)
-    np.testing.assert_array_equal(spectra[0], spectra[1])
-    assert not np.array_equal(spectra[0], spectra[2])
     # Same position and exposure again: the same counts; another position: independent noise.
     np.testing.assert_array_equal(a.acquire_spectrum(0.02).data, spectra[0])
     a.set_probe(frames[0].frame_id, yx_frac=(0.4, 0.6 + 1e-6))  # 0.15 pm away: same rounding
@@ -495,24 +487,5 @@ def test_mode_summary_lists_low_energy_tip_and_corner_modes(em0: PlasmonEmulator
 
 
 def test_hydra_config_lists_every_argument_with_its_default() -> None:
-    import inspect
-    from pathlib import Path
-
-    from omegaconf import OmegaConf
-
-    path = Path(__file__).resolve().parents[2] / "conf" / "driver" / "emulator.yaml"
-    cfg = OmegaConf.to_container(OmegaConf.load(path))
-    assert cfg.pop("_target_") == "drivers.emulator.PlasmonEmulator"
-    params = inspect.signature(PlasmonEmulator.__init__).parameters
-    assert set(cfg) == set(params) - {"self"}
-    assert cfg.pop("seed") == "${seed}"  # the sample follows the run's seed
-    for name, value in cfg.items():
-        default = params[name].default
-        if isinstance(value, list):
-            value = tuple(value)
-        assert value == default, name
-    from hydra.utils import instantiate
-
-    em = instantiate(OmegaConf.load(path), seed=1)
-    assert isinstance(em, PlasmonEmulator) and em.seed == 1
+    em = check_driver_yaml(PlasmonEmulator, "emulator", "drivers.emulator.PlasmonEmulator", 1)
     assert em.particle_kinds == ("disk", "rod", "triangle")

@@ -3,13 +3,12 @@ refusals, clock and dose, configuration and an end-to-end run of the experiment 
 
 from __future__ import annotations
 
-import inspect
+import json
 import math
 from pathlib import Path
 
 import numpy as np
 import pytest
-from omegaconf import OmegaConf
 
 from drivers import ConnectionLost, Driver, GroundTruth, InvalidArgument, NotSupported, Timeout
 from drivers.fourd import (
@@ -22,11 +21,11 @@ from drivers.fourd import (
     electron_wavelength_m,
     interaction_constant_rad_per_V_m,
 )
+from emulator_checks import check_driver_yaml, check_same_seed_same_data, run_ten_steps
 from rewards.diffraction import CoMShift, centre_of_mass_px
 
 NM = 1e-9
 E_CHARGE = 1.602176634e-19
-CONF = Path(__file__).resolve().parents[2] / "conf"
 
 
 def _single_gold(**kwargs) -> FourDSTEMEmulator:
@@ -165,16 +164,8 @@ def test_overviews_follow_the_particles(em0: FourDSTEMEmulator) -> None:
 
 
 def test_same_seed_same_data_other_seed_differs() -> None:
-    a, b, c = FourDSTEMEmulator(seed=5), FourDSTEMEmulator(seed=5), FourDSTEMEmulator(seed=6)
-    ov = [e.acquire_overview(None, (32, 32), None, "HAADF") for e in (a, b, c)]
-    np.testing.assert_array_equal(ov[0].data, ov[1].data)
-    assert not np.array_equal(ov[0].data, ov[2].data)
-    pats = []
-    for e, f in zip((a, b, c), ov):
-        e.set_probe(f.frame_id, yx_frac=(0.45, 0.55))
-        pats.append(e.acquire_spectrum(1e-3).data)
-    np.testing.assert_array_equal(pats[0], pats[1])
-    assert not np.array_equal(pats[0], pats[2])
+    check_same_seed_same_data(lambda seed: FourDSTEMEmulator(seed=seed), 5,
+                              (None, (32, 32), None, "HAADF"), (0.45, 0.55), 1e-3)
 
 
 # -- protocol, refusals, clock -----------------------------------------------------------------
@@ -242,48 +233,15 @@ def test_bad_requests_are_refused_never_clamped() -> None:
 
 # -- configuration and the experiment loop --------------------------------------------------------
 def test_driver_yaml_lists_every_argument_with_its_default_and_builds() -> None:
-    cfg = OmegaConf.load(CONF / "driver" / "fourd_emulator.yaml")
-    params = inspect.signature(FourDSTEMEmulator.__init__).parameters
-    listed = [k for k in cfg if not k.startswith("_")]
-    assert listed == [p for p in params if p != "self"]
-    plain = OmegaConf.to_container(cfg)
-    for name in listed:
-        if name == "seed":
-            assert plain[name] == "${seed}"
-            continue
-        default = params[name].default
-        assert (list(default) if isinstance(default, tuple) else default) == plain[name], name
-    from hydra.utils import instantiate
-
-    em = instantiate(OmegaConf.create({"seed": 2, "driver": plain}).driver)
-    assert isinstance(em, FourDSTEMEmulator) and em.seed == 2
+    check_driver_yaml(FourDSTEMEmulator, "fourd_emulator", "drivers.fourd.FourDSTEMEmulator", 2)
 
 
 def test_experiment_loop_runs_ten_steps_on_the_fourd_emulator(tmp_path: Path) -> None:
-    import h5py
-    import json
-    import torch
-
-    from agent.loop import Experiment
-    from agent.settings import ExperimentSettings
-    from policies import RandomPolicy
-
-    torch.set_num_threads(1)
-    cfg = OmegaConf.load(CONF / "experiment" / "fourd.yaml")
-    cfg.merge_with({"steps": 10, "n_init": 4, "plots": False, "progress": False, "checkpoint": False,
-                    "overview": {"shape_px": [48, 48]},
-                    "candidates": {"window_px": 8, "stride_px": 4, "margin_px": 4}})
-    settings = ExperimentSettings.from_mapping(cfg)
-    exp = Experiment(FourDSTEMEmulator(seed=0), CoMShift(), None, RandomPolicy(), settings,
-                     tmp_path / "run", seed=1)
-    summary = exp.run()
+    summary, record, signal_axis = run_ten_steps(FourDSTEMEmulator(seed=0), CoMShift(), "fourd",
+                                                 tmp_path)
     assert summary["n_measured"] == 10
-    with h5py.File(tmp_path / "run" / "record.h5", "r") as h5:
-        spectra = h5["steps/spectrum"][...]
-        rewards = h5["steps/reward"][...]
-        truth = h5["candidates/truth"][...]
-        index = h5["steps/index"][...]
-        axis = json.loads(h5["steps"].attrs["signal_axis"])
+    spectra, rewards, truth, index = (record[k] for k in ("spectrum", "reward", "truth", "index"))
+    axis = json.loads(signal_axis)
     assert spectra.shape == (10, 1024) and np.all(np.isfinite(rewards)) and np.all(rewards >= 0)
     assert axis["pattern_shape"] == [32, 32] and axis["units"] == "px"
     assert len(set(index.tolist())) == 10 and np.all(np.isfinite(truth))

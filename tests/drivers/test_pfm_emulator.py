@@ -3,7 +3,6 @@ clock, configuration and an end-to-end run of the experiment loop."""
 
 from __future__ import annotations
 
-import inspect
 import math
 import threading
 import time
@@ -11,15 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from omegaconf import OmegaConf
 from scipy.stats import spearmanr
 
 from drivers import Aborted, ConnectionLost, Driver, GroundTruth, InvalidArgument, NotSupported, Timeout
 from drivers.pfm import PFMEmulator, StripeDomains, arriving_direction, triangle_sweep
+from emulator_checks import check_driver_yaml, check_same_seed_same_data, run_ten_steps
 from rewards import CoerciveBias, Imprint, LoopArea, LoopHeight, despike
 
 NM = 1e-9
-CONF = Path(__file__).resolve().parents[2] / "conf"
 
 
 def _quiet(**kwargs) -> PFMEmulator:
@@ -40,16 +38,9 @@ def em0() -> PFMEmulator:
 
 # -- determinism -------------------------------------------------------------------------------
 def test_same_seed_gives_identical_overview_and_loop_other_seed_differs() -> None:
-    a, b, c = PFMEmulator(seed=3), PFMEmulator(seed=3), PFMEmulator(seed=4)
-    frames = [e.acquire_overview(None, (48, 48), None, "amplitude") for e in (a, b, c)]
-    np.testing.assert_array_equal(frames[0].data, frames[1].data)
-    assert not np.array_equal(frames[0].data, frames[2].data)
-    loops = []
-    for e, f in zip((a, b, c), frames):
-        e.set_probe(f.frame_id, yx_frac=(0.4, 0.6))
-        loops.append(e.acquire_spectrum(0.5).data)
-    np.testing.assert_array_equal(loops[0], loops[1])
-    assert not np.array_equal(loops[0], loops[2])
+    (a, _, _), _, loops = check_same_seed_same_data(
+        lambda seed: PFMEmulator(seed=seed), 3, (None, (48, 48), None, "amplitude"), (0.4, 0.6),
+        0.5)
     np.testing.assert_array_equal(a.acquire_spectrum(0.5).data, loops[0])  # same place, exposure
     assert not np.array_equal(a.acquire_spectrum(0.25).data, loops[0])  # other exposure: new noise
 
@@ -305,48 +296,14 @@ def test_real_clock_stop_aborts_a_running_loop() -> None:
 
 # -- configuration and the experiment loop --------------------------------------------------------
 def test_driver_yaml_lists_every_argument_with_its_default_and_builds() -> None:
-    cfg = OmegaConf.load(CONF / "driver" / "pfm_emulator.yaml")
-    params = inspect.signature(PFMEmulator.__init__).parameters
-    listed = [k for k in cfg if not k.startswith("_")]
-    assert listed == [p for p in params if p != "self"]
-    for name in listed:
-        if name == "seed":
-            assert cfg._get_node(name)._value() == "${seed}"
-            continue
-        default = params[name].default
-        value = OmegaConf.to_container(cfg)[name]
-        assert (list(default) if isinstance(default, tuple) else default) == value, name
-    from hydra.utils import instantiate
-
-    root = OmegaConf.create({"seed": 4, "driver": OmegaConf.to_container(cfg)})
-    em = instantiate(root.driver)
-    assert isinstance(em, PFMEmulator) and em.seed == 4
+    check_driver_yaml(PFMEmulator, "pfm_emulator", "drivers.pfm.PFMEmulator", 4)
 
 
 def test_experiment_loop_runs_ten_steps_on_the_pfm_emulator(tmp_path: Path) -> None:
-    import h5py
-    import torch
-
-    from agent.loop import Experiment
-    from agent.settings import ExperimentSettings
-    from policies import RandomPolicy
-
-    torch.set_num_threads(1)
-    cfg = OmegaConf.load(CONF / "experiment" / "pfm.yaml")
-    cfg.merge_with({"steps": 10, "n_init": 4, "plots": False, "progress": False, "checkpoint": False,
-                    "overview": {"shape_px": [48, 48]},
-                    "candidates": {"window_px": 8, "stride_px": 4, "margin_px": 4}})
-    settings = ExperimentSettings.from_mapping(cfg)
-    em = PFMEmulator(seed=0)
-    exp = Experiment(em, LoopArea(), None, RandomPolicy(), settings, tmp_path / "run", seed=1)
-    summary = exp.run()
+    summary, record, signal_axis = run_ten_steps(PFMEmulator(seed=0), LoopArea(), "pfm", tmp_path)
     assert summary["n_measured"] == 10
-    with h5py.File(tmp_path / "run" / "record.h5", "r") as h5:
-        spectra = h5["steps/spectrum"][...]
-        rewards = h5["steps/reward"][...]
-        truth = h5["candidates/truth"][...]
-        index = h5["steps/index"][...]
-        assert '"units": "V"' in h5["steps"].attrs["signal_axis"]
+    spectra, rewards, truth, index = (record[k] for k in ("spectrum", "reward", "truth", "index"))
+    assert '"units": "V"' in signal_axis
     assert spectra.shape == (10, 64) and np.all(np.isfinite(rewards))
     assert len(set(index.tolist())) == 10
     # measured loop areas agree with the noise-free truth at those candidates (noise + spikes small)

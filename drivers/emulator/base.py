@@ -2,7 +2,8 @@
 
 A point-probe instrument scans overview images and parks a probe (an electron probe, an AFM tip) at
 one position to acquire a signal there. This base class holds everything that does not depend on
-the physics, with the conventions of :class:`drivers.emulator.PlasmonEmulator`:
+the physics; :class:`drivers.emulator.PlasmonEmulator`, :class:`drivers.pfm.PFMEmulator` and
+:class:`drivers.fourd.FourDSTEMEmulator` build on it:
 
 * **Overview frames.** ``acquire_overview`` registers each frame under an id; positions given to
   ``set_probe`` as fractions ``f`` of a frame map to metres ``-fov/2 + f * fov`` (pixel ``i``
@@ -12,16 +13,22 @@ the physics, with the conventions of :class:`drivers.emulator.PlasmonEmulator`:
   a ``timeout_s`` shorter than the acquisition raises ``Timeout`` after waiting ``timeout_s``.
 * **Blanking.** The probe is blanked (beam blanked, tip bias off) except during an acquisition,
   and after an explicit ``unblank()`` until the next acquisition ends.
-* **Dose.** Every acquisition books ``dose_e = beam_electrons_per_s * beam-on time`` (zero for an
-  instrument without an electron beam).
+* **Dose.** Every acquisition books ``dose_e = electrons(beam-on time)`` (zero for an instrument
+  without an electron beam); spot doses are also given per :attr:`probe_area_A2`, overview doses
+  per scanned area.
 * **Drift.** The sample moves by ``drift_m_per_s * time_s``; what the probe sees is shifted by it.
+* **Noise.** Overviews are seeded from (``seed``, field, shape, dwell, detector, drift so far),
+  spectra from (``seed``, position rounded to 1e-12 m, ``exposure_s``) via
+  :func:`drivers.emulator.seeding.seeded_rng`.
 * **Lifecycle.** After ``close()`` every instrument verb raises ``ConnectionLost``; ``close()`` may
   be called again.
 
 Subclasses set :attr:`backend`, :attr:`image_detectors`, :attr:`spectrometers`,
-:attr:`beam_electrons_per_s` and :attr:`probe_area_A2`, and implement ``acquire_overview`` /
-``acquire_spectrum`` with :meth:`_overview_request`, :meth:`_run_overview`, :meth:`_spectrum_request`
-and :meth:`_run_spectrum`.
+:attr:`signal_units`, :attr:`capability_verbs` and the signal axis ``_axis``, describe the beam
+with :attr:`beam_electrons_per_s` (or :meth:`electrons`) and :attr:`probe_area_A2`, render with
+:meth:`_render_overview` / :meth:`_render_spectrum`, and write ``acquire_overview`` /
+``acquire_spectrum`` on :meth:`_scan` / :meth:`_measure`. :class:`ElectronProbeEmulator` adds the
+electron beam (current, high tension, probe size).
 """
 
 from __future__ import annotations
@@ -29,19 +36,27 @@ from __future__ import annotations
 import math
 import threading
 from dataclasses import asdict
-from typing import Any, Sequence
+from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 import numpy as np
 
-from drivers.emulator.clock import CLOCK_KINDS, make_clock
-from drivers.emulator.driver import _integer, _pair, _positive, _shape
 from drivers.errors import Aborted, ConnectionLost, InvalidArgument, NotSupported, Timeout
-from drivers.frames import Axis, ProbeState
+from drivers.frames import Axis, Capabilities, Frame, ProbeState
+from drivers.truth import evaluate_reward
+from rewards.errors import RewardError
 
-__all__ = ["PointProbeEmulator", "A2_PER_M2", "gaussian_sigma_px"]
+from .clock import CLOCK_KINDS, make_clock
+from .physics import E_CHARGE_C
+from .sample import as_points
+from .seeding import seeded_rng
+from .validation import integer, pair, positive, shape
+
+__all__ = ["A2_PER_M2", "ElectronProbeEmulator", "PointProbeEmulator", "gaussian_sigma_px"]
 
 A2_PER_M2 = 1e20
 """Square angstroms per square metre."""
+
+_Reward = Callable[[np.ndarray, Axis], float]
 
 
 class PointProbeEmulator:
@@ -67,6 +82,12 @@ class PointProbeEmulator:
     backend: str = "emulator"
     image_detectors: tuple[str, ...] = ()
     spectrometers: tuple[str, ...] = ()
+    signal_units: ClassVar[Mapping[str, str]] = {}
+    """Units of each spectrometer's signal axis (``Capabilities.signal_units``)."""
+    capability_verbs: ClassVar[tuple[str, ...]] = ()
+    """Optional verbs on top of the core protocol (``Capabilities.verbs``)."""
+    _axis: Axis
+    """Signal axis of every spectrum (set by the subclass)."""
 
     def __init__(
         self,
@@ -85,27 +106,27 @@ class PointProbeEmulator:
         clock: str,
         drift_m_per_s: Sequence[float],
     ) -> None:
-        self.seed = _integer("seed", seed, 0, 2**63 - 1)
-        self.sample_extent_m = _positive("sample_extent_m", sample_extent_m, unit=" m")
-        self.max_exposure_s = _positive("max_exposure_s", max_exposure_s, unit=" s")
-        self.default_exposure_s = _positive("default_exposure_s", default_exposure_s,
-                                            maximum=self.max_exposure_s, unit=" s")
-        self.readout_s = _positive("readout_s", readout_s, allow_zero=True, unit=" s")
-        self.settle_s = _positive("settle_s", settle_s, allow_zero=True, unit=" s")
-        self.max_dwell_s = _positive("max_dwell_s", max_dwell_s, unit=" s")
-        self.overview_dwell_s = _positive("overview_dwell_s", overview_dwell_s,
-                                          maximum=self.max_dwell_s, unit=" s")
-        self.line_flyback_s = _positive("line_flyback_s", line_flyback_s, allow_zero=True,
-                                        unit=" s")
-        self.max_overview_px = _integer("max_overview_px", max_overview_px, 2, 16384)
-        self.overview_shape_px = _shape("overview_shape_px", overview_shape_px,
-                                        self.max_overview_px)
-        self.overview_fov_m = (self.sample_extent_m if overview_fov_m is None else _positive(
+        self.seed = integer("seed", seed, 0, 2**63 - 1)
+        self.sample_extent_m = positive("sample_extent_m", sample_extent_m, unit=" m")
+        self.max_exposure_s = positive("max_exposure_s", max_exposure_s, unit=" s")
+        self.default_exposure_s = positive("default_exposure_s", default_exposure_s,
+                                           maximum=self.max_exposure_s, unit=" s")
+        self.readout_s = positive("readout_s", readout_s, allow_zero=True, unit=" s")
+        self.settle_s = positive("settle_s", settle_s, allow_zero=True, unit=" s")
+        self.max_dwell_s = positive("max_dwell_s", max_dwell_s, unit=" s")
+        self.overview_dwell_s = positive("overview_dwell_s", overview_dwell_s,
+                                         maximum=self.max_dwell_s, unit=" s")
+        self.line_flyback_s = positive("line_flyback_s", line_flyback_s, allow_zero=True,
+                                       unit=" s")
+        self.max_overview_px = integer("max_overview_px", max_overview_px, 2, 16384)
+        self.overview_shape_px = shape("overview_shape_px", overview_shape_px,
+                                       self.max_overview_px)
+        self.overview_fov_m = (self.sample_extent_m if overview_fov_m is None else positive(
             "overview_fov_m", overview_fov_m, maximum=self.sample_extent_m, unit=" m"))
         if clock not in CLOCK_KINDS:
             raise InvalidArgument(f"clock={clock!r} is not known; use one of {list(CLOCK_KINDS)}")
         self.clock_kind = clock
-        self.drift_m_per_s = _pair("drift_m_per_s", drift_m_per_s)
+        self.drift_m_per_s = pair("drift_m_per_s", drift_m_per_s)
         self._clock = make_clock(clock)
         self._abort = threading.Event()
         self._lock = threading.Lock()
@@ -131,6 +152,32 @@ class PointProbeEmulator:
     def probe_area_A2(self) -> float:
         """Area over which a spot dose is spread (square angstroms)."""
         return 1.0
+
+    def electrons(self, duration_s: float) -> float:
+        """Electrons in the beam over ``duration_s`` seconds."""
+        return self.beam_electrons_per_s * duration_s
+
+    def _render_overview(self, pts: np.ndarray, shape_px: tuple[int, int],
+                         pixel_m: tuple[float, float], dwell_s: float, detector: str,
+                         rng: np.random.Generator) -> np.ndarray:
+        """The ``(ny, nx)`` image of ``detector`` over the sample points ``pts: (ny * nx, 2)``
+        metres (row-major, drift applied), pixels of ``pixel_m = (dy, dx)`` metres, noise from
+        ``rng``."""
+        raise NotImplementedError(f"{type(self).__name__} does not render overviews")
+
+    def _render_spectrum(self, y_m: float, x_m: float, exposure_s: float,
+                         key: tuple[int, int, int, float]) -> np.ndarray:
+        """The measured signal at sample point ``(y_m, x_m)`` (drift applied); ``key = (seed,
+        y / 1e-12 rounded, x / 1e-12 rounded, exposure_s)`` seeds its noise."""
+        raise NotImplementedError(f"{type(self).__name__} does not render spectra")
+
+    def _overview_metadata(self, detector: str) -> dict[str, Any]:
+        """Frame metadata an overview of ``detector`` adds to the common keys (its ``units``)."""
+        return {"units": "counts"}
+
+    def _spectrum_metadata(self) -> dict[str, Any]:
+        """Frame metadata a spectrum adds to the common keys (its ``units`` at least)."""
+        return {"units": "counts"}
 
     # -- read-only state ---------------------------------------------------------------------
     @property
@@ -174,12 +221,9 @@ class PointProbeEmulator:
 
     @property
     def last_dose_e_per_A2(self) -> float:
-        """Areal dose of the latest acquisition (e/A^2)."""
+        """Areal dose of the latest acquisition (per probe area for a spectrum, per scanned area
+        for an overview), e/A^2."""
         return self._last_dose_e_per_A2
-
-    def electrons(self, duration_s: float) -> float:
-        """Electrons in the beam over ``duration_s`` seconds."""
-        return self.beam_electrons_per_s * duration_s
 
     def state(self) -> dict[str, Any]:
         """Plain-dict instrument state: probe, last field of view, clock and dose."""
@@ -202,6 +246,17 @@ class PointProbeEmulator:
         }
 
     # -- protocol verbs shared by every point-probe emulator ---------------------------------
+    def capabilities(self) -> Capabilities:
+        self._check_open()
+        return Capabilities(
+            detectors=self.image_detectors + self.spectrometers,
+            signal_units=dict(self.signal_units),
+            max_fov_m=self.sample_extent_m,
+            max_exposure_s=self.max_exposure_s,
+            verbs=self.capability_verbs,
+            backend=f"{self.backend} ({type(self).__name__} seed={self.seed})",
+        )
+
     def set_probe(
         self,
         frame_id: str,
@@ -222,12 +277,12 @@ class PointProbeEmulator:
         fov, _ = self._frames[frame_id]
         half = 0.5 * fov
         if yx_frac is not None:
-            frac = _pair("yx_frac", yx_frac)
+            frac = pair("yx_frac", yx_frac)
             if not all(0.0 <= f <= 1.0 for f in frac):
                 raise InvalidArgument(f"yx_frac={tuple(yx_frac)!r} must lie in [0, 1] on both axes")
             pos = (-half + frac[0] * fov, -half + frac[1] * fov)
         else:
-            pos = _pair("yx_m", yx_m)
+            pos = pair("yx_m", yx_m)
             tol = 1e-12 * fov
             if not all(-half - tol <= p <= half + tol for p in pos):
                 raise InvalidArgument(f"yx_m={tuple(yx_m)!r} lies outside frame {frame_id!r}, "
@@ -245,8 +300,8 @@ class PointProbeEmulator:
         self._reflect_blank()
 
     def unblank(self) -> None:
-        """Open the probe at its parked position until the next acquisition ends (dose accrues
-        over any waiting, e.g. probe settling, meanwhile)."""
+        """Open the probe (beam, tip bias) at its parked position until the next acquisition
+        ends (dose accrues over any waiting, e.g. probe settling, meanwhile)."""
         self._check_open()
         self._blanked = False
         self._reflect_blank()
@@ -267,43 +322,37 @@ class PointProbeEmulator:
         self._blanked = True
         self._closed = True
 
-    # -- building blocks of acquire_overview / acquire_spectrum ------------------------------
-    def _overview_request(
-        self, fov_m: float | None, shape_px: Any, dwell_s: float | None, detector: str,
-        timeout_s: float | None,
-    ) -> tuple[float, int, int, float, float | None, Axis, Axis]:
-        """Validate an overview request; returns ``(fov, ny, nx, dwell, timeout, y_axis,
-        x_axis)`` with pixel-centre axes in metres. ``None`` takes the constructor default."""
+    # -- the bodies of acquire_overview / acquire_spectrum -----------------------------------
+    def _scan(self, fov_m: float | None, shape_px: Any, dwell_s: float | None, detector: str,
+              timeout_s: float | None) -> Frame:
+        """Validate an overview request (``None`` takes the constructor default), render it with
+        :meth:`_render_overview`, spend the scan time (beam on ``ny * nx * dwell``, plus flyback),
+        book the dose and register the frame. Axes are pixel centres in metres."""
         self._check_open()
         if detector not in self.image_detectors:
             hint = (": it is a spectrometer, use acquire_spectrum"
                     if detector in self.spectrometers else "")
             raise NotSupported(f"detector={detector!r} is not an image detector of the "
-                               f"{type(self).__name__}{hint}; use one of {list(self.image_detectors)}")
-        fov = self.overview_fov_m if fov_m is None else _positive("fov_m", fov_m, unit=" m")
+                               f"{type(self).__name__}{hint}; "
+                               f"use one of {list(self.image_detectors)}")
+        fov = self.overview_fov_m if fov_m is None else positive("fov_m", fov_m, unit=" m")
         if fov > self.sample_extent_m:
             raise InvalidArgument(f"fov_m={fov_m!r} exceeds the largest field of view "
                                   f"{self.sample_extent_m!r} m (capabilities().max_fov_m)")
         ny, nx = (self.overview_shape_px if shape_px is None
-                  else _shape("shape_px", shape_px, self.max_overview_px))
+                  else shape("shape_px", shape_px, self.max_overview_px))
         dwell = (self.overview_dwell_s if dwell_s is None
-                 else _positive("dwell_s", dwell_s, maximum=self.max_dwell_s, unit=" s"))
+                 else positive("dwell_s", dwell_s, maximum=self.max_dwell_s, unit=" s"))
         timeout = self._timeout(timeout_s)
+
         ys = Axis.uniform("y", "m", -0.5 * fov + 0.5 * fov / ny, fov / ny, ny)
         xs = Axis.uniform("x", "m", -0.5 * fov + 0.5 * fov / nx, fov / nx, nx)
-        return fov, ny, nx, dwell, timeout, ys, xs
-
-    def _overview_points(self, ys: Axis, xs: Axis) -> tuple[np.ndarray, tuple[float, float]]:
-        """Sample positions ``(ny * nx, 2)`` metres seen by the scan (shifted by the drift so
-        far), and that drift ``(dy, dx)``."""
         yy, xx = np.meshgrid(ys.values, xs.values, indexing="ij")
         dy, dx = self._drift_offset_m()  # the sample has moved by (dy, dx): it is seen shifted
-        return np.stack([(yy - dy).ravel(), (xx - dx).ravel()], axis=1), (dy, dx)
+        pts = np.stack([(yy - dy).ravel(), (xx - dx).ravel()], axis=1)
+        rng = seeded_rng("overview", self.seed, fov, ny, nx, dwell, detector, dy, dx)
+        image = self._render_overview(pts, (ny, nx), (fov / ny, fov / nx), dwell, detector, rng)
 
-    def _run_overview(self, fov: float, ny: int, nx: int, dwell: float,
-                      timeout: float | None) -> tuple[str, dict[str, Any]]:
-        """Spend the scan time (beam on ``ny * nx * dwell``, plus flyback), book the dose and
-        register the frame; returns ``(frame_id, metadata)``."""
         with self._lock:
             start = self.time_s
             beam_s = ny * nx * dwell
@@ -319,34 +368,35 @@ class PointProbeEmulator:
             self._frames[frame_id] = (fov, (ny, nx))
         metadata = {
             "time_s": self.time_s, "start_time_s": start, "dwell_s": dwell, "fov_m": fov,
-            "shape_px": (ny, nx), "pixel_size_m": (fov / ny, fov / nx), "backend": self.backend,
-            "seed": self.seed, "dose_e": dose, "dose_e_per_A2": per_area,
+            "shape_px": (ny, nx), "pixel_size_m": (fov / ny, fov / nx), "detector": detector,
+            "backend": self.backend, "seed": self.seed, "dose_e": dose, "dose_e_per_A2": per_area,
+            **self._overview_metadata(detector),
         }
-        return frame_id, metadata
+        return Frame(np.asarray(image, dtype=np.float64), (ys, xs), frame_id, metadata)
 
-    def _spectrum_request(self, exposure_s: float, detector: str,
-                          timeout_s: float | None) -> tuple[float, float | None, ProbeState,
-                                                             tuple[float, float]]:
-        """Validate a spectrum request; returns ``(exposure, timeout, probe, (y, x))`` where
-        ``(y, x)`` is the sample point under the probe (metres, drift applied)."""
+    def _measure(self, exposure_s: float, detector: str,
+                 timeout_s: float | None) -> tuple[np.ndarray, str, dict[str, Any]]:
+        """Validate a spectrum request, render it at the sample point under the parked probe
+        with :meth:`_render_spectrum`, spend ``exposure + readout_s`` and book the spot dose;
+        returns ``(data, frame_id, metadata)``."""
         self._check_open()
         if detector not in self.spectrometers:
             hint = ": it is an image detector, use acquire_overview" if (
                 detector in self.image_detectors) else ""
             raise NotSupported(f"detector={detector!r} is not a spectrometer of the "
-                               f"{type(self).__name__}{hint}; use one of {list(self.spectrometers)}")
-        exposure = _positive("exposure_s", exposure_s, maximum=self.max_exposure_s, unit=" s")
+                               f"{type(self).__name__}{hint}; "
+                               f"use one of {list(self.spectrometers)}")
+        exposure = positive("exposure_s", exposure_s, maximum=self.max_exposure_s, unit=" s")
         timeout = self._timeout(timeout_s)
         if self._probe is None:
             raise InvalidArgument("no probe position yet: call set_probe(frame_id, yx_frac=...) "
                                   "before acquire_spectrum")
         probe = self._probe
         dy, dx = self._drift_offset_m()
-        return exposure, timeout, probe, (probe.yx_m[0] - dy, probe.yx_m[1] - dx)
+        y, x = probe.yx_m[0] - dy, probe.yx_m[1] - dx  # the sample point under the probe
+        key = (self.seed, int(round(y / 1e-12)), int(round(x / 1e-12)), exposure)
+        data = self._render_spectrum(y, x, exposure, key)
 
-    def _run_spectrum(self, exposure: float, timeout: float | None,
-                      probe: ProbeState, detector: str) -> tuple[str, dict[str, Any]]:
-        """Spend ``exposure + readout_s``, book the spot dose; returns ``(frame_id, metadata)``."""
         with self._lock:
             start = self.time_s
             duration = exposure + self.readout_s
@@ -362,18 +412,39 @@ class PointProbeEmulator:
             "readout_s": self.readout_s, "probe_yx_m": probe.yx_m, "probe_yx_frac": probe.yx_frac,
             "probe_frame_id": probe.frame_id, "detector": detector, "backend": self.backend,
             "seed": self.seed, "dose_e": dose, "dose_e_per_A2": per_area,
+            **self._spectrum_metadata(),
         }
-        return frame_id, metadata
+        return data, frame_id, metadata
 
+    # -- ground-truth helpers ----------------------------------------------------------------
     def _gt_exposure(self, exposure_s: float | None) -> float:
         if exposure_s is None:
             return self.default_exposure_s
-        return _positive("exposure_s", exposure_s, unit=" s")
+        return positive("exposure_s", exposure_s, unit=" s")
+
+    @staticmethod
+    def _one_point(yx_m: Sequence[float] | np.ndarray, verb: str, hint: str = "") -> np.ndarray:
+        """``yx_m`` as a ``(1, 2)`` array; more than one position is refused by ``verb``."""
+        pts = as_points(yx_m)
+        if pts.shape[0] != 1:
+            raise InvalidArgument(f"{verb} takes one (y, x) position, got {pts.shape[0]}{hint}")
+        return pts
+
+    def _chunked_truth(self, reward: _Reward, pts: np.ndarray,
+                       expected: Callable[[np.ndarray], np.ndarray], chunk: int) -> np.ndarray:
+        """``reward(signal, _axis)`` of ``expected(block)`` over ``pts: (n, 2)`` in blocks of
+        ``chunk`` points -> ``(n,)`` (``(n, k)`` for a vector reward); NaN where the reward
+        raises :class:`rewards.RewardError`."""
+        blocks = []
+        for start in range(0, pts.shape[0], chunk):
+            block = expected(pts[start:start + chunk])
+            blocks.append(evaluate_reward(reward, block, self._axis, catch=(RewardError,))[0])
+        return np.concatenate(blocks, axis=0) if blocks else np.empty(0)
 
     # -- internals ---------------------------------------------------------------------------
     def _drift_offset_m(self) -> tuple[float, float]:
-        """How far (y, x) the sample has drifted since the start (metres). Ground truth is in
-        sample coordinates and ignores drift."""
+        """How far (y, x) the sample has drifted since the start (metres, ``drift_m_per_s`` x
+        clock time). Ground truth is in sample coordinates and ignores drift."""
         t = self.time_s
         return self.drift_m_per_s[0] * t, self.drift_m_per_s[1] * t
 
@@ -382,7 +453,7 @@ class PointProbeEmulator:
             raise ConnectionLost(f"the emulator was closed; build a new {type(self).__name__}")
 
     def _timeout(self, timeout_s: float | None) -> float | None:
-        return None if timeout_s is None else _positive("timeout_s", timeout_s, unit=" s")
+        return None if timeout_s is None else positive("timeout_s", timeout_s, unit=" s")
 
     def _reflect_blank(self) -> None:
         if self._probe is not None and self._probe.blanked != self._blanked:
@@ -426,6 +497,47 @@ class PointProbeEmulator:
             self._spot_dose_e += dose
         self._last_dose_e = dose
         self._last_dose_e_per_A2 = per_area
+
+
+class ElectronProbeEmulator(PointProbeEmulator):
+    """A :class:`PointProbeEmulator` with an electron beam: ``dose_e = beam_current_A * beam-on
+    time / e``, spot doses per probe area ``pi (probe_fwhm_m / 2)^2`` in e/A^2; frames and
+    ``state()`` carry ``beam_current_A`` (``state()`` also ``high_tension_V``).
+
+    Args (on top of :class:`PointProbeEmulator`'s, keyword only):
+        beam_current_A: probe current, in (0, 1e-6] A.
+        high_tension_V: accelerating voltage, in [1e3, 1e6] V.
+        probe_fwhm_m: probe diameter, in (0, 20e-9] m (overview blur and the dose area).
+    """
+
+    def __init__(self, *args: Any, beam_current_A: float, high_tension_V: float,
+                 probe_fwhm_m: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.beam_current_A = positive("beam_current_A", beam_current_A, maximum=1e-6, unit=" A")
+        self.high_tension_V = positive("high_tension_V", high_tension_V, maximum=1e6, unit=" V")
+        if self.high_tension_V < 1e3:
+            raise InvalidArgument(f"high_tension_V={high_tension_V!r} must be >= 1e3 V")
+        self.probe_fwhm_m = positive("probe_fwhm_m", probe_fwhm_m, maximum=20e-9, unit=" m")
+
+    @property
+    def beam_electrons_per_s(self) -> float:
+        return self.beam_current_A / E_CHARGE_C
+
+    @property
+    def probe_area_A2(self) -> float:
+        """Probe area ``pi (probe_fwhm_m / 2)^2`` in square angstroms."""
+        return math.pi * (0.5 * self.probe_fwhm_m) ** 2 * A2_PER_M2
+
+    def state(self) -> dict[str, Any]:
+        """Plain-dict instrument state: beam, probe, last field of view, clock and dose."""
+        return {**super().state(), "high_tension_V": self.high_tension_V,
+                "beam_current_A": self.beam_current_A}
+
+    def _overview_metadata(self, detector: str) -> dict[str, Any]:
+        return {"units": "counts", "beam_current_A": self.beam_current_A}
+
+    def _spectrum_metadata(self) -> dict[str, Any]:
+        return {"units": "counts", "beam_current_A": self.beam_current_A}
 
 
 def gaussian_sigma_px(fwhm_m: float, pixel_m: float) -> float:
