@@ -47,7 +47,7 @@ def build_experiment(cfg: DictConfig, out_dir: str | Path) -> Experiment:
     reward = _instantiate(cfg, "reward")
     policy = _instantiate(cfg, "policy")
     surrogate = _instantiate(cfg, "surrogate")
-    driver = _instantiate(cfg, "driver")
+    driver = _wrap_safety(cfg, _instantiate(cfg, "driver"), Path(out_dir))
     return Experiment(
         driver=driver,
         reward=reward,
@@ -59,6 +59,18 @@ def build_experiment(cfg: DictConfig, out_dir: str | Path) -> Experiment:
         config_yaml=OmegaConf.to_yaml(cfg, resolve=True),
         rebuild=_rebuilder(cfg),
     )
+
+
+def _wrap_safety(cfg: DictConfig, driver: Any, out_dir: Path) -> Any:
+    """Put the safety layer around the driver (unless ``safety=null``); its audit log goes in the run."""
+    if cfg.get("safety") is None:
+        log.warning("safety layer disabled (safety=null): limits, blanking and audit log are off")
+        return driver
+    from drivers.safety import SafeDriver
+
+    limits = _instantiate(cfg, "safety")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return SafeDriver(driver, limits, audit_log_path=out_dir / "audit.jsonl")
 
 
 def _rebuilder(cfg: DictConfig):
