@@ -32,7 +32,8 @@ class NotSupported(DriverError, NotImplementedError):
 
 
 class SafetyInterlock(DriverError):
-    """A safety limit (dose, exposure, field of view, stage) refused the request."""
+    """A safety budget is exhausted (total dose, dose per area) or the beam state forbids the request
+    (acquiring while blanked); an argument outside a limit is an ``InvalidArgument``."""
 
 
 class Timeout(DriverError, TimeoutError):
