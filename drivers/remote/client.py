@@ -66,6 +66,7 @@ class RemoteDriver:
         self._heartbeat_stop = threading.Event()
         self._heartbeat_thread: threading.Thread | None = None
         self.heartbeat_failures = 0
+        self._beam_managed: bool | None = None
         if connect:
             self._main.call("ping")
         if heartbeat_s is not None:
@@ -147,7 +148,13 @@ class RemoteDriver:
         self._call("blank")
 
     def unblank(self) -> None:
-        self._call("unblank")
+        """Unblank on the server, unless the server's safety layer manages the beam itself (it
+        opens the beam inside every acquisition and refuses an unblank from outside): then a no-op,
+        so a client-side safety layer and the server's can both be on."""
+        if self._beam_managed is None:
+            self._beam_managed = bool(self.server_status().get("beam_managed_by_server", False))
+        if not self._beam_managed:
+            self._call("unblank")
 
     def stop(self) -> None:
         """Abort the running acquisition and blank (over the control connection)."""

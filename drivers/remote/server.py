@@ -163,6 +163,9 @@ class ServiceBase:
             "watchdog_trips": len(self.sessions.trips),
             "trip_reasons": [reason for _, _, reason in self.sessions.trips],
             "secret_required": self._token is not None,
+            # the server's own safety layer opens the beam inside each acquisition and refuses
+            # an unblank from outside; a client then leaves blanking to it
+            "beam_managed_by_server": type(self._driver).__name__ == "SafeDriver",
         }
 
     def _shutdown(self) -> None:

@@ -263,15 +263,18 @@ def test_served_with_the_safety_layer_by_default(tmp_path):
     with ServerProcess(["--driver", FAKE, "--audit-log", str(audit)]) as proc:
         with RemoteDriver(proc.uri, heartbeat_s=None) as remote:
             assert remote.capabilities().backend == "safe(fake)"
-            with pytest.raises(SafetyInterlock, match="unblank refused"):
-                remote.unblank()
+            # the server's safety layer owns the beam: a client unblank is left to it (a no-op), so a
+            # client-side safety layer can sit on top; the beam stays blanked until an acquisition
+            assert remote.server_status()["beam_managed_by_server"] is True
+            remote.unblank()
+            assert remote.state()["blanked"] is True
             frame = remote.acquire_overview(100e-9, (16, 16), 1e-6)  # the safety layer opens the beam
             remote.set_probe(frame.frame_id, yx_frac=(0.5, 0.5))
             remote.acquire_spectrum(0.05)
             state = remote.state()
             assert state["blanked"] is True and state["safety"]["total_dose_e"] > 0
             verbs = state["verbs"]
-            assert verbs[:4] == ["blank", "state", "capabilities", "unblank"]
+            assert verbs[:5] == ["blank", "state", "capabilities", "state", "unblank"]
     lines = audit.read_text().splitlines()
     assert any('"verb": "acquire_spectrum"' in line and '"outcome": "ok"' in line for line in lines)
     assert '"verb": "close"' in lines[-1]  # SIGTERM: the server blanked and closed its driver
