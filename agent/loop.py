@@ -199,6 +199,13 @@ class Experiment:
         self._design = self._initial_design(self.settings.n_init)
         del ov
 
+    def _prepare_policy(self) -> None:
+        """Policies that look at the candidates once (a quality gate scoring every patch, a
+        segmentation mask) get them through an optional ``prepare(candidates)``."""
+        prepare = getattr(self.policy, "prepare", None)
+        if callable(prepare) and self.candidates is not None:
+            prepare(self.candidates)
+
     def truth_source(self) -> GroundTruth | None:
         """The driver that knows the noise-free truth (emulators, replays), looking through
         wrappers (safety layer, fault injector) that keep the real driver as ``inner``. Scoring only:
@@ -225,6 +232,7 @@ class Experiment:
             self.truth = np.asarray(oracle.ground_truth(self.reward, self.candidates.yx_m), np.float64)
             log.info("ground truth over %d candidates in %.2f s (scoring only, never shown to the policy)",
                      self.candidates.n, time.perf_counter() - t0)
+        self._prepare_policy()
         if s.drift_every:
             self.drift = DriftGuardian(s.drift_every)
         # dose is always accounted (cost-aware policies read it); the limit is off unless set
@@ -844,6 +852,7 @@ class Experiment:
             obj = self.rebuild(group, mine)
             if group == "policy":
                 self.policy = obj
+                self._prepare_policy()
             else:
                 self.reward = obj
                 self._rescore()
