@@ -488,6 +488,10 @@ class Experiment:
         needs_model = getattr(self.policy, "needs_model", True)
         if needs_model and len(st.y) >= 2:
             posterior = self._fit_predict(decision)
+            if pending:  # points being acquired right now enter as fantasies (kriging believer)
+                p = np.asarray(pending, dtype=np.int64)
+                posterior = (MultiPosterior(tuple(m.fantasize(p) for m in posterior.marginals))
+                             if isinstance(posterior, MultiPosterior) else posterior.fantasize(p))
         elif needs_model:
             # Fewer than two targets: nothing to learn from yet. Explore deterministically.
             from policies import SpaceFilling

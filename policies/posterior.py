@@ -7,11 +7,15 @@ from typing import Callable
 
 import numpy as np
 
-__all__ = ["Posterior", "JointSampler", "MultiPosterior"]
+__all__ = ["Posterior", "JointSampler", "CrossCovariance", "MultiPosterior"]
 
 #: ``sampler(indices (m,) int, n_samples, rng) -> (n_samples, m)`` joint draws of the latent function
 #: at the candidates ``indices`` (same units as ``Posterior.mean``).
 JointSampler = Callable[[np.ndarray, int, np.random.Generator], np.ndarray]
+
+#: ``cross(indices (k,) int) -> (n, k)`` posterior covariance between every candidate and the
+#: candidates ``indices`` (units of ``Posterior.mean`` squared).
+CrossCovariance = Callable[[np.ndarray], np.ndarray]
 
 
 @dataclass(frozen=True, eq=False)
@@ -25,6 +29,7 @@ class Posterior:
         sampler: optional joint sampler (Thompson sampling, batch acquisitions).
         degenerate: True when the surrogate's health check found it uninformative (collapsed latent
             space or flat prediction); policies that honour it explore instead of exploiting.
+        cross_covariance: optional, lets :meth:`fantasize` condition on pending points.
     """
 
     mean: np.ndarray
@@ -32,6 +37,7 @@ class Posterior:
     noise_std: float = 0.0
     sampler: JointSampler | None = None
     degenerate: bool = False
+    cross_covariance: CrossCovariance | None = None
 
     def __post_init__(self) -> None:
         mean = np.asarray(self.mean, dtype=np.float64).reshape(-1)
@@ -46,6 +52,25 @@ class Posterior:
     @property
     def n(self) -> int:
         return int(self.mean.shape[0])
+
+    def fantasize(self, pending: np.ndarray) -> "Posterior":
+        """Condition on the ``pending`` candidates as if they had been measured at their predicted
+        mean (the "kriging believer", as botorch does for pending points): the mean is unchanged,
+        the variance shrinks around them, so a pipelined decision does not pick the neighbour of a
+        point already being measured. Without ``cross_covariance`` the posterior comes back as is.
+
+        ``Sigma' = Sigma - Sigma[:, P] (Sigma[P, P] + noise^2 I)^-1 Sigma[P, :]`` (diagonal only).
+        The joint ``sampler`` is kept as it was (not conditioned).
+        """
+        idx = np.unique(np.asarray(pending, dtype=np.int64).reshape(-1))
+        if idx.size == 0 or self.cross_covariance is None:
+            return self
+        c = np.asarray(self.cross_covariance(idx), dtype=np.float64)  # (n, k)
+        kpp = c[idx] + (self.noise_std**2 + 1e-12 * max(float(np.max(self.std) ** 2), 1e-300)) * np.eye(idx.size)
+        solved = np.linalg.solve(kpp, c.T)  # (k, n)
+        var = np.clip(self.std**2 - np.einsum("nk,kn->n", c, solved), 0.0, None)
+        return Posterior(self.mean, np.sqrt(var), self.noise_std, self.sampler, self.degenerate,
+                         self.cross_covariance)
 
 
 @dataclass(frozen=True, eq=False)

@@ -30,7 +30,7 @@ from .health import assess_health
 from .inputs import as_coords, as_targets
 from .kernels import KERNELS, make_covar_module, make_likelihood
 from .protocol import HealthReport
-from .sampling import make_joint_sampler
+from .sampling import make_cross_covariance, make_joint_sampler
 from .settings import bool_setting, float_setting, int_setting
 from .standardize import TargetScaler
 from .threads import torch_threads
@@ -268,6 +268,7 @@ class CoordinateGP:
             std=std,
             noise_std=float(scaler.untransform_std(np.sqrt(self.noise_variance))),
             sampler=make_joint_sampler(predictor, z, scaler, self.threads),
+            cross_covariance=make_cross_covariance(predictor, z, scaler, self.threads),
             degenerate=not report.ok,
         )
 

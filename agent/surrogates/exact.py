@@ -86,6 +86,20 @@ class ExactPredictor:
             k_cross = self.kernel(self.latent_train, z).to_dense()
             return self.mean_constant + k_cross.transpose(0, 1) @ self.alpha
 
+    def cross_covariance(self, latent: torch.Tensor, subset: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+        """Posterior covariance of f between every row of ``latent`` (m, d) and the rows of
+        ``subset`` (k, d): (m, k) float64, ``chunk`` rows at a time (never m x m)."""
+        z = latent.detach().to(torch.float64)
+        zs = subset.detach().to(torch.float64)
+        out = []
+        with torch.no_grad():
+            _, vs = self._cross(zs)
+            for start in range(0, z.shape[0], chunk):
+                zc = z[start : start + chunk]
+                _, v = self._cross(zc)
+                out.append(self.kernel(zc, zs).to_dense() - v.transpose(0, 1) @ vs)
+        return torch.cat(out)
+
     def joint(self, latent: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Joint mean (k,) and covariance (k, k) of f over the rows of ``latent`` (k, d)."""
         z = latent.detach().to(torch.float64)

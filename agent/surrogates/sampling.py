@@ -13,7 +13,7 @@ from .inputs import as_indices
 from .standardize import TargetScaler
 from .threads import torch_threads
 
-__all__ = ["make_joint_sampler"]
+__all__ = ["make_joint_sampler", "make_cross_covariance"]
 
 
 def make_joint_sampler(
@@ -50,3 +50,20 @@ def make_joint_sampler(
         return scaler.untransform_mean(draws.numpy())
 
     return sampler
+
+
+def make_cross_covariance(predictor: ExactPredictor, latent: torch.Tensor, scaler: TargetScaler, threads: int):
+    """A ``cross(indices (k,) int) -> (m, k) float64``: posterior covariance between every candidate
+    and the candidates ``indices``, in reward units squared (for fantasised pending points)."""
+    latent = latent.detach().to(torch.float64)
+    m = int(latent.shape[0])
+    scale2 = float(scaler.untransform_std(np.ones(1))[0]) ** 2
+
+    def cross(indices: np.ndarray) -> np.ndarray:
+        idx = as_indices(indices, m, "Posterior.cross_covariance")
+        with torch_threads(threads):
+            cov = predictor.cross_covariance(latent, latent[torch.as_tensor(idx)])
+        return cov.numpy() * scale2
+
+    return cross
+
