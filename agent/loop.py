@@ -52,10 +52,12 @@ from rewards.errors import RewardError
 
 from .candidates import CandidateSet, make_candidates
 from .checkpoint import CheckpointError, load_checkpoint, restore_rng, save_checkpoint
-from .control import Command, Inbox
+from .control import Inbox
 from .guardians import DoseGuardian, DriftGuardian
+from .interventions import InterventionsMixin
 from .journal import Journal, read_journal
 from .record import Record, RecordError, StepRow
+from .runfiles import axis_from_record, load_overview, save_overview
 from .settings import ExperimentSettings
 from .surrogates.protocol import Surrogate
 
@@ -116,7 +118,7 @@ class LoopState:
     overrides: list[str] = field(default_factory=list)
 
 
-class Experiment:
+class Experiment(InterventionsMixin):
     """One autonomous experiment.
 
     Args:
@@ -191,7 +193,7 @@ class Experiment:
         ov = self.settings.overview
         self.overview = self._retry("acquire_overview", self._acquire_overview)
         self.probe_frame_id = self.overview.frame_id
-        _save_overview(self.out_dir / "overview.npz", self.overview)
+        save_overview(self.out_dir / "overview.npz", self.overview)
         self._build_candidates()
         self.record = Record.create(self.out_dir / "record.h5", self.overview, self.candidates,
                                     self.config_yaml, self.truth)
@@ -244,7 +246,7 @@ class Experiment:
         d = self.out_dir
         if not (d / "journal.jsonl").exists() and not (d / "record.h5").exists():
             raise RecordError(f"{d} holds no run to resume (no journal.jsonl or record.h5)")
-        self.overview = _load_overview(d / "overview.npz")
+        self.overview = load_overview(d / "overview.npz")
         self._build_candidates()
         rows = read_journal(d / "journal.jsonl")
         try:
@@ -669,7 +671,7 @@ class Experiment:
         if isinstance(result, StepRow):  # replayed from the journal after a resume
             row = result
             if self.signal_axis is None:
-                self.signal_axis = _axis_from_record(record)
+                self.signal_axis = axis_from_record(record)
         else:
             row = self._make_row(i, decision, result)
             self.journal.append(row)  # fsynced: paid-for data is safe from here on
@@ -792,100 +794,6 @@ class Experiment:
         self.state.drift_px = [dy, dx]
         self.record.event("drift", n_done=self._n_done(), dy_px=dy, dx_px=dx, frame_id=frame.frame_id)
 
-    # ================================================================== human in the loop
-    def _poll_control(self) -> None:
-        if self._inbox is None:
-            return
-        for cmd, text, path in self._inbox.take():
-            try:
-                if cmd is None:
-                    raise ValueError(f"unreadable command {text}")
-                self._apply(cmd)
-                self.record.event("intervention", verb=cmd.verb, args=cmd.args, metres=cmd.metres,
-                                  id=cmd.id, outcome="applied")
-            except (ValueError, KeyError, DriverError) as err:
-                self.record.event("intervention", text=text, outcome=f"refused: {err}")
-                log.error("control command refused: %s", err)
-            self._inbox.archive(path)
-
-    def _to_pixels(self, cmd: Command, values: list[float]) -> list[float]:
-        if not cmd.metres:
-            return values
-        assert self.overview is not None
-        ay, ax = self.overview.axes
-        out = []
-        for k, v in enumerate(values):
-            axis = ay if (cmd.verb == "force" and k == 0) or (cmd.verb == "veto" and k < 2) else ax
-            out.append((v - axis.offset) / axis.scale)
-        return out
-
-    def _apply(self, cmd: Command) -> None:
-        cand = self.candidates
-        assert cand is not None
-        st = self.state
-        if cmd.verb == "pause":
-            st.paused = True
-        elif cmd.verb == "resume":
-            st.paused = False
-        elif cmd.verb == "stop":
-            self.request_stop(StopReason.USER)
-        elif cmd.verb == "veto":
-            y0, y1, x0, x1 = self._to_pixels(cmd, [float(v) for v in cmd.args])
-            py, px = cand.yx_px[:, 0], cand.yx_px[:, 1]
-            inside = (py >= min(y0, y1)) & (py <= max(y0, y1)) & (px >= min(x0, x1)) & (px <= max(x0, x1))
-            new = sorted(set(np.flatnonzero(inside).tolist()) - set(st.vetoed))
-            st.vetoed.extend(new)
-            st.forced = [i for i in st.forced if i not in set(new)]
-            log.info("vetoed %d candidates", len(new))
-        elif cmd.verb == "force":
-            py, px = self._to_pixels(cmd, [float(v) for v in cmd.args])
-            d2 = (cand.yx_px[:, 0] - py) ** 2 + (cand.yx_px[:, 1] - px) ** 2
-            st.forced.append(int(np.argmin(d2)))
-        elif cmd.verb == "set":
-            self._apply_set([str(a) for a in cmd.args], record=True)
-        else:
-            raise ValueError(f"unknown verb {cmd.verb}")
-
-    def _apply_set(self, args: list[str], record: bool) -> None:
-        if self.rebuild is None:
-            raise ValueError("this run cannot switch components (no config to build them from)")
-        for group in ("policy", "reward"):
-            mine = [a for a in args if a.split("=", 1)[0].split(".")[0] == group]
-            if not mine:
-                continue
-            obj = self.rebuild(group, mine)
-            if group == "policy":
-                self.policy = obj
-                self._prepare_policy()
-            else:
-                self.reward = obj
-                self._rescore()
-        if record:
-            self.state.overrides.append(" ".join(args))
-
-    def _rescore(self) -> None:
-        """A new reward: recompute every target from the recorded spectra (nothing re-measured)."""
-        assert self.record is not None and self.candidates is not None
-        axis = self.signal_axis or _axis_from_record(self.record)
-        idx, spectra = self.record.column("index"), self.record.column("spectrum")
-        measured, y, failed = [], [], [i for i in self.state.failed if i not in set(idx.tolist())]
-        for i, spec in zip(idx.tolist(), spectra):
-            try:
-                v = np.atleast_1d(np.asarray(self.reward(spec, axis), dtype=np.float64))
-                ok = bool(np.all(np.isfinite(v)))
-            except RewardError:
-                ok = False
-            if ok:
-                measured.append(int(i))
-                y.append(float(v[0]) if v.size == 1 else [float(x) for x in v])
-            else:
-                failed.append(int(i))
-        self._objective_models = []  # the targets changed meaning: new models
-        self.state.measured, self.state.y, self.state.failed = measured, y, failed
-        oracle = self.truth_source()
-        if oracle is not None:
-            self.truth = np.asarray(oracle.ground_truth(self.reward, self.candidates.yx_m), np.float64)
-
     # ================================================================== signals and helpers
     def _install_signal_handlers(self) -> Callable[[], None]:
         if threading.current_thread() is not threading.main_thread():
@@ -926,35 +834,6 @@ class Experiment:
         if y.ndim > 1:
             y = y[:, 0]
         return float(y.max() if self.settings.maximize else y.min())
-
-
-def _axis_from_record(record: Record) -> Axis | None:
-    import json
-
-    raw = record.h5["steps"].attrs.get("signal_axis")
-    if raw is None:
-        return None
-    d = json.loads(raw)
-    return Axis(d["name"], d["units"], np.asarray(d["values"]))
-
-
-def _save_overview(path: Path, frame: Frame) -> None:
-    import json
-
-    np.savez(path, data=frame.data, y=frame.axes[0].values, x=frame.axes[1].values,
-             units=np.array([frame.axes[0].units, frame.axes[1].units]),
-             frame_id=np.array(frame.frame_id), metadata=np.array(json.dumps(dict(frame.metadata), default=str)))
-
-
-def _load_overview(path: Path) -> Frame:
-    import json
-
-    if not path.exists():
-        raise RecordError(f"{path} is missing: the run's overview is needed to resume")
-    with np.load(path, allow_pickle=False) as z:
-        uy, ux = (str(u) for u in z["units"])
-        return Frame(z["data"], (Axis("y", uy, z["y"]), Axis("x", ux, z["x"])), str(z["frame_id"]),
-                     json.loads(str(z["metadata"])))
 
 
 def _progress(total: int, enabled: bool, initial: int = 0):

@@ -18,7 +18,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 from hydra import compose, initialize_config_dir
 
 from agent.app import CONF_DIR, build_experiment
