@@ -1,4 +1,9 @@
-"""Surrogate models: structure (image patches or probe coordinates) -> predicted target."""
+"""Surrogate models: structure (image patches or probe coordinates) -> predicted target.
+
+:class:`DKLSurrogate` (gpytorch, botorch-wrapped; the default), :class:`CoordinateGP` (no image),
+:class:`GpaxViDKL` (the gpax reference model, warm-started; needs the ``gpax`` extra, imported
+only when fitted).
+"""
 
 from .coordinate_gp import CoordinateFitInfo, CoordinateGP
 from .dkl import DKLSurrogate, FitInfo
@@ -10,6 +15,7 @@ from .errors import (
 )
 from .exact import ExactPredictor
 from .extractors import CNNExtractor, MLPExtractor, PatchEmbedding, build_extractor
+from .gpax_vidkl import GpaxFitError, GpaxFitInfo, GpaxUnavailable, GpaxViDKL
 from .health import assess_health, latent_spread
 from .protocol import HealthReport, Surrogate
 from .standardize import TargetScaler
@@ -22,6 +28,10 @@ __all__ = [
     "DKLSurrogate",
     "ExactPredictor",
     "FitInfo",
+    "GpaxFitError",
+    "GpaxFitInfo",
+    "GpaxUnavailable",
+    "GpaxViDKL",
     "HealthReport",
     "MLPExtractor",
     "PatchEmbedding",
