@@ -1,0 +1,1 @@
+"""Benchmarks of autoscope: offline policy benchmarks over recorded data (:mod:`benchmarks.bench`)."""
