@@ -1,0 +1,21 @@
+"""Typed errors of the offline benchmark (every message names the setting or file and the fix)."""
+
+from __future__ import annotations
+
+__all__ = ["BenchError", "BenchConfigError", "NoMetricsFound", "MetricsFormatError"]
+
+
+class BenchError(RuntimeError):
+    """Base class of the benchmark's errors."""
+
+
+class BenchConfigError(BenchError, ValueError):
+    """A ``bench.*`` setting or a composed benchmark configuration is unusable."""
+
+
+class NoMetricsFound(BenchError, FileNotFoundError):
+    """A results folder holds no ``metrics.csv`` (wrong folder, or every run failed early)."""
+
+
+class MetricsFormatError(BenchError, ValueError):
+    """A ``metrics.csv`` lacks a required column or holds an unreadable value."""
