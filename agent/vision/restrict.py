@@ -1,0 +1,137 @@
+"""Segmentation-guided candidates: restrict or weight the candidate grid by a particle mask.
+
+The mask is over the overview pixels (``(ny, nx)`` bool, e.g. :meth:`ParticleSegmenter.predict`);
+each candidate is judged at its overview pixel ``yx_px``. Distances are Euclidean, in overview
+pixels, from the candidate pixel centre to the nearest mask pixel centre (0 inside the mask).
+
+Modes of :func:`restrict_candidates`:
+
+* ``"inside"``: on a particle (distance 0);
+* ``"near"``: on a particle or within ``distance_px`` of one;
+* ``"ring"``: off the particles but within ``distance_px`` of one (where the edge and corner
+  dipole modes are excited: an aloof beam);
+* ``"outside"``: farther than ``distance_px`` from every particle (bare support).
+
+In the loop the mask is an availability mask: wrap the policy in
+:class:`~agent.vision.gated_policy.GatedPolicy` with a :class:`SegmentationGate`, which segments
+each new overview once (``prepare``) and removes the candidates outside the chosen region.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy.ndimage import distance_transform_edt
+
+from agent.candidates import CandidateSet
+from drivers.frames import Frame
+
+from ._checks import check_choice, check_float, check_mask
+from .errors import VisionInputError
+
+__all__ = ["RESTRICT_MODES", "restrict_candidates", "candidate_distances_px",
+           "candidate_weights", "SegmentationGate"]
+
+RESTRICT_MODES: tuple[str, ...] = ("inside", "near", "ring", "outside")
+
+
+def _check_candidates(candidates: Any) -> CandidateSet:
+    if not isinstance(candidates, CandidateSet):
+        raise VisionInputError(f"candidates must be an agent.candidates.CandidateSet, got "
+                               f"{type(candidates).__name__}")
+    return candidates
+
+
+def candidate_distances_px(candidates: CandidateSet, mask: Any) -> np.ndarray:
+    """(n,) float64 distance (overview pixels) from each candidate to the nearest mask pixel;
+    0 on the mask, ``inf`` everywhere when the mask is empty.
+
+    Args:
+        candidates: the grid; ``mask`` must have its ``image_shape``.
+        mask: (ny, nx) bool particle mask of the same overview.
+    """
+    cands = _check_candidates(candidates)
+    m = check_mask(mask, tuple(cands.image_shape), "mask")
+    if not m.any():
+        return np.full(cands.n, np.inf)
+    dist = distance_transform_edt(~m)
+    return dist[cands.yx_px[:, 0], cands.yx_px[:, 1]].astype(np.float64)
+
+
+def restrict_candidates(candidates: CandidateSet, mask: Any, mode: str = "inside",
+                        distance_px: float = 0.0) -> np.ndarray:
+    """Boolean mask over the candidates: those in the region ``mode`` of the particle ``mask``.
+
+    Args:
+        candidates: the candidate grid of the overview.
+        mask: (ny, nx) bool, True on particles (``candidates.image_shape``).
+        mode: ``"inside"``, ``"near"``, ``"ring"`` or ``"outside"`` (module docstring).
+        distance_px: the distance of ``"near"``, ``"ring"`` and ``"outside"`` (overview pixels,
+            >= 0; ignored by ``"inside"``).
+
+    Returns:
+        (n,) bool, True = keep the candidate (pass it as an availability/veto mask).
+    """
+    mode = check_choice("restrict_candidates", "mode", mode, RESTRICT_MODES)
+    dmax = check_float("restrict_candidates", "distance_px", distance_px, lo=0.0)
+    d = candidate_distances_px(candidates, mask)
+    if mode == "inside":
+        return d == 0.0
+    if mode == "near":
+        return d <= dmax
+    if mode == "ring":
+        return (d > 0.0) & (d <= dmax)
+    return d > dmax
+
+
+def candidate_weights(candidates: CandidateSet, mask: Any, scale_px: float = 4.0) -> np.ndarray:
+    """Soft weights ``exp(-distance / scale_px)`` in (0, 1]: 1 on particles, decaying off them.
+
+    Args:
+        candidates, mask: as :func:`restrict_candidates`.
+        scale_px: decay length in overview pixels (> 0).
+
+    Returns:
+        (n,) float64 (all 0 when the mask is empty).
+    """
+    scale = check_float("candidate_weights", "scale_px", scale_px, lo=0.0, lo_open=True)
+    d = candidate_distances_px(candidates, mask)
+    return np.exp(-d / scale)
+
+
+class SegmentationGate:
+    """Gate that keeps the candidates in a region of the segmented overview.
+
+    Args:
+        segmenter: anything with ``predict(image) -> (ny, nx) bool`` (e.g. a trained
+            :class:`~agent.vision.segmentation.ParticleSegmenter`).
+        mode: region to keep, see :func:`restrict_candidates` (default ``"ring"``: just off the
+            particles, where the edge and corner dipole modes are excited).
+        distance_px: its distance in overview pixels (default 8 px: 6.25 nm at the loop's default
+            0.78 nm pixels).
+
+    Attributes:
+        last_mask: the (ny, nx) bool particle mask of the latest overview (None before).
+    """
+
+    def __init__(self, segmenter: Any, mode: str = "ring", distance_px: float = 8.0) -> None:
+        if not callable(getattr(segmenter, "predict", None)):
+            raise VisionInputError(f"segmenter must have predict(image) -> (ny, nx) bool mask, "
+                                   f"got {type(segmenter).__name__}")
+        self.segmenter = segmenter
+        self.mode = check_choice("SegmentationGate", "mode", mode, RESTRICT_MODES)
+        self.distance_px = check_float("SegmentationGate", "distance_px", distance_px, lo=0.0)
+        self.last_mask: np.ndarray | None = None
+
+    def __repr__(self) -> str:
+        return f"SegmentationGate(mode={self.mode!r}, distance_px={self.distance_px})"
+
+    def gate_mask(self, candidates: CandidateSet, overview: Frame | None = None) -> np.ndarray:
+        """(n,) bool over ``candidates`` (gate protocol); needs the ``overview`` frame."""
+        if overview is None:
+            raise VisionInputError("SegmentationGate needs the overview: call "
+                                   "prepare(candidates, overview) with the overview frame")
+        image = overview.data if isinstance(overview, Frame) else np.asarray(overview)
+        self.last_mask = np.asarray(self.segmenter.predict(image), dtype=bool)
+        return restrict_candidates(candidates, self.last_mask, self.mode, self.distance_px)
