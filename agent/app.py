@@ -45,7 +45,9 @@ def build_experiment(cfg: DictConfig, out_dir: str | Path) -> Experiment:
             raise ConfigError(f"config has no `{group}`; choose one, e.g. `{group}=...` (see conf/{group}/)")
     settings = ExperimentSettings.from_mapping(cfg.experiment)
     reward = _instantiate(cfg, "reward")
-    policy = _instantiate(cfg, "policy")
+    # a gate (conf/gate/) wraps the chosen policy (its `policy: ${policy}`): only candidates it lets
+    # through may receive an expensive measurement
+    policy = _instantiate(cfg, "gate") if cfg.get("gate") is not None else _instantiate(cfg, "policy")
     surrogate = _instantiate(cfg, "surrogate")
     driver = _wrap_safety(cfg, _instantiate(cfg, "driver"), Path(out_dir))
     return Experiment(

@@ -203,10 +203,11 @@ class Experiment(InterventionsMixin):
 
     def _prepare_policy(self) -> None:
         """Policies that look at the candidates once (a quality gate scoring every patch, a
-        segmentation mask) get them through an optional ``prepare(candidates)``."""
+        segmentation mask of the overview) get them through an optional
+        ``prepare(candidates, overview)``, called again after every new overview and on resume."""
         prepare = getattr(self.policy, "prepare", None)
         if callable(prepare) and self.candidates is not None:
-            prepare(self.candidates)
+            prepare(self.candidates, self.overview)
 
     def truth_source(self) -> GroundTruth | None:
         """The driver that knows the noise-free truth (emulators, replays), looking through

@@ -1,0 +1,50 @@
+"""Gates through the Hydra app: `autoscope gate=...` wraps the chosen policy and is honoured."""
+
+from __future__ import annotations
+
+import numpy as np
+from hydra import compose, initialize_config_dir
+
+from agent.app import CONF_DIR, build_experiment
+from agent.record import Record
+from agent.vision import GatedPolicy
+
+FAST = ["surrogate.n_iter_init=60", "surrogate.n_iter_warm=10", "experiment.plots=false"]
+SMALL_UNET = ["gate.gate.segmenter.segmenter.iterations=40", "gate.gate.segmenter.train_seeds=[100]"]
+
+
+def _cfg(*overrides: str):
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose(config_name="config", overrides=["experiment.progress=false", *overrides])
+
+
+def test_segmentation_gate_restricts_every_policy_choice(tmp_path):
+    cfg = _cfg("gate=segmentation", "policy=ucb", "experiment.steps=14", "experiment.n_init=6",
+               *FAST, *SMALL_UNET)
+    exp = build_experiment(cfg, tmp_path / "run")
+    assert isinstance(exp.policy, GatedPolicy)
+    assert type(exp.policy.policy).__name__ == "UCB"  # the experiment's `policy` group, wrapped
+    try:
+        exp.run()
+    finally:
+        exp.driver.close()
+    mask = exp.policy.mask
+    assert mask is not None and 0 < mask.sum() < mask.size  # the gate removed something
+    with Record.open(tmp_path / "run" / "record.h5") as rec:
+        chosen = rec.column("index")[rec.column("phase") == "policy"]
+    assert chosen.size == 8
+    assert mask[chosen].all(), "a policy choice fell outside the gate"
+
+
+def test_switching_the_policy_mid_run_keeps_the_gate(tmp_path):
+    cfg = _cfg("gate=segmentation", "experiment.steps=8", "experiment.n_init=4", *FAST, *SMALL_UNET)
+    exp = build_experiment(cfg, tmp_path / "run")
+    try:
+        exp.setup()
+        gate = exp.policy.gate
+        exp._apply_set(["policy=max_uncertainty"], record=True)
+        assert isinstance(exp.policy, GatedPolicy) and exp.policy.gate is gate
+        assert type(exp.policy.policy).__name__ == "MaxUncertainty"
+        assert exp.policy.mask is not None and np.any(exp.policy.mask)
+    finally:
+        exp.driver.close()
