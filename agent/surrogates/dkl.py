@@ -103,6 +103,9 @@ class DKLSurrogate:
         n_iter_init: Adam iterations of a fit from scratch.
         n_iter_warm: Adam iterations of a warm-started refit (continues from the last weights).
         warm_start: False refits from scratch at every ``fit``.
+        refit_every: optimise on every K-th warm fit only; the fits in between keep the network and
+            hyperparameters and condition the GP exactly on the new data (an embedding and an
+            n x n Cholesky: milliseconds). 1 = optimise at every fit.
         seed: seed of the network initialisation (a collapse recovery derives new seeds from it).
         threads: torch intra-op threads during fit/predict (the previous count is restored after).
         network_dtype: ``"float64"`` or ``"float32"``: precision of the feature network only
@@ -135,6 +138,7 @@ class DKLSurrogate:
         n_iter_init: int = 300,
         n_iter_warm: int = 50,
         warm_start: bool = True,
+        refit_every: int = 1,
         seed: int = 0,
         threads: int = 1,
         network_dtype: str = "float64",
@@ -164,6 +168,7 @@ class DKLSurrogate:
         self.n_iter_init = int_setting("n_iter_init", n_iter_init, 1)
         self.n_iter_warm = int_setting("n_iter_warm", n_iter_warm, 0)
         self.warm_start = bool_setting("warm_start", warm_start)
+        self.refit_every = int_setting("refit_every", refit_every, 1)
         self.seed = int_setting("seed", seed, 0)
         self.threads = int_setting("threads", threads, 1)
         self.network_dtype = str(network_dtype)
@@ -187,6 +192,7 @@ class DKLSurrogate:
         self._n_fits = 0
         self._n_restarts = 0
         self._total_iterations = 0
+        self._since_optimised = 0
         self._reinit_pending = False
         self.last_fit: FitInfo | None = None
         self.last_health: HealthReport | None = None
@@ -346,7 +352,8 @@ class DKLSurrogate:
 
         The first fit (and every fit when ``warm_start=False``, after a collapse, or when the
         patch size changes) initialises network and GP and runs ``n_iter_init`` iterations; later
-        fits continue from the current weights for ``n_iter_warm`` iterations. The target
+        fits continue from the current weights for ``n_iter_warm`` iterations (on every
+        ``refit_every``-th warm fit; the others only condition the GP on the new data). The target
         standardisation is always recomputed from this ``y``.
         """
         owner = "DKLSurrogate.fit"
@@ -387,7 +394,9 @@ class DKLSurrogate:
                 assert self._net is not None
                 self._net.to(self._net_dtype)
                 model = self._make_model(Xp, scaler.transform(yy))
-                iterations = self.n_iter_init if from_scratch else self.n_iter_warm
+                optimise = from_scratch or self._since_optimised + 1 >= self.refit_every
+                iterations = (self.n_iter_init if from_scratch
+                              else self.n_iter_warm if optimise else 0)
                 done, last_loss = self._train(model, iterations)
                 model.eval()
                 model.outcome_transform = scaler.as_outcome_transform()
@@ -400,6 +409,7 @@ class DKLSurrogate:
             raise
         self._n_fits += 1
         self._total_iterations += done
+        self._since_optimised = 0 if optimise else self._since_optimised + 1
         self._reinit_pending = report.collapsed
         if report.collapsed:
             logger.warning(
@@ -581,6 +591,7 @@ class DKLSurrogate:
             "n_fits": int(self._n_fits),
             "n_restarts": int(self._n_restarts),
             "total_iterations": int(self._total_iterations),
+            "since_optimised": int(self._since_optimised),
             "reinit_pending": bool(self._reinit_pending),
         }
         if self._model is None:
@@ -628,6 +639,7 @@ class DKLSurrogate:
         self._n_fits = int(state["n_fits"])
         self._n_restarts = int(state["n_restarts"])
         self._total_iterations = int(state["total_iterations"])
+        self._since_optimised = int(state.get("since_optimised", 0))
         self._reinit_pending = bool(state["reinit_pending"])
         self._init_seed = int(state["init_seed"])
         if not state["fitted"]:

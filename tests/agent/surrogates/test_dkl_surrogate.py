@@ -194,6 +194,35 @@ def test_warm_start_counts_iterations_and_refreshes_standardisation() -> None:
     assert cold.last_fit.from_scratch and cold.last_fit.iterations == 12
 
 
+def test_refit_every_optimises_every_kth_warm_fit_and_conditions_in_between() -> None:
+    s = small(n_iter_init=20, n_iter_warm=6, refit_every=3)
+    sizes = [30, 34, 38, 42, 46, 50, 54]
+    iterations = []
+    for k, n in enumerate(sizes):
+        before = [p.detach().clone() for p in s.extractor.parameters()] if k else None
+        s.fit(PATCHES[TRAIN[:n]], TARGET[TRAIN[:n]])
+        assert s.last_fit is not None
+        iterations.append(s.last_fit.iterations)
+        if before is not None and s.last_fit.iterations == 0:  # conditioned only: weights kept
+            assert all(torch.equal(b, p) for b, p in zip(before, s.extractor.parameters()))
+        if k == 3:
+            saved = s.state_dict()
+    assert iterations == [20, 0, 0, 6, 0, 0, 6]
+    # a conditioned-only fit still uses every new measurement: the mean at a new point moves to it
+    s.fit(PATCHES[TRAIN[:54]], TARGET[TRAIN[:54]])
+    post = s.posterior(PATCHES[TRAIN[50:54]])
+    assert s.last_fit.iterations == 0
+    np.testing.assert_allclose(post.mean, TARGET[TRAIN[50:54]], atol=3 * float(np.std(TARGET)))
+    # the counter survives a checkpoint: the restored surrogate optimises on the same fits
+    other = small(n_iter_init=20, n_iter_warm=6, refit_every=3)
+    other.load_state_dict(saved)
+    seen = []
+    for n in sizes[4:]:
+        other.fit(PATCHES[TRAIN[:n]], TARGET[TRAIN[:n]])
+        seen.append(other.last_fit.iterations)
+    assert seen == [0, 0, 6]
+
+
 def test_deterministic_for_a_seed() -> None:
     p1 = small(seed=11).fit(PATCHES[TRAIN], TARGET[TRAIN]).posterior(PATCHES)
     p2 = small(seed=11).fit(PATCHES[TRAIN], TARGET[TRAIN]).posterior(PATCHES)
