@@ -74,11 +74,16 @@ def test_quick_mode_on_tiny_sizes_writes_the_documented_json(tmp_path: Path) -> 
     assert [(r["n_candidates"], r["n_train"]) for r in rows] == [(100, 8), (100, 12)]
     for row in rows:
         assert set(latency.ENTRY_KEYS) <= set(row)
-        assert len(row["fit_s"]) == 2 and all(v > 0 for v in row["total_s"])
-        med = row["median"]
+        # refit_every=5 (the shipped default): 2 repeats x a cycle of 5 decisions on n-4..n points
+        assert row["refit_every"] == 5
+        assert len(row["fit_s"]) == 10 and all(v > 0 for v in row["total_s"])
+        med, mean = row["median"], row["mean"]
         assert med["total_s"] == pytest.approx(np.median(row["total_s"]))
+        assert mean["total_s"] == pytest.approx(np.mean(row["total_s"]))
         assert med["total_s"] >= med["fit_s"]
-        assert row["from_scratch"] == [False, False]  # the timed refits are warm starts
+        assert row["from_scratch"] == [False] * 10  # the timed refits are warm starts
+        # exactly one optimising refit per cycle (the last), conditioning only before it
+        assert row["iterations"] == [0, 0, 0, 0, 50] * 2
     long_run = res["memory"]["autoscope_long_run"]
     assert long_run["steps"] == 3 and len(long_run["rss_mb"]) == 3
     assert res["memory"]["autoscope_peak_rss_mb"] > 0
@@ -101,7 +106,7 @@ def test_tiny_run_with_the_reference(tmp_path: Path) -> None:
     assert "latent_spread" in ref and len(ref["lengthscale"]) == 2
     (ratio,) = res["ratios"]
     assert ratio["reference_over_autoscope"] == pytest.approx(
-        ref["median"]["total_s"] / res["autoscope"][0]["median"]["total_s"])
+        ref["median"]["total_s"] / res["autoscope"][0]["mean"]["total_s"])
     assert ratio["r2_reference"] == ref["r2"] and res["gpax_vidkl"] == []
     growth = res["memory"]["reference_growth"]
     assert len(growth["no_clear"]["rss_mb"]) == 1 and len(growth["clear_caches"]["rss_mb"]) == 1
