@@ -8,7 +8,7 @@ with acquisition values and ranks by improvement per second of instrument time (
 """
 
 from .analytic import AnalyticPolicy
-from .cost import CostAware, candidate_costs
+from .cost import CostAware, candidate_costs, per_unit_cost
 from .errors import PolicyConfigError, PolicyError, PolicyInputError
 from .log_ei import LogEI, log_expected_improvement, log_h
 from .max_uncertainty import MaxUncertainty
@@ -30,6 +30,7 @@ __all__ = [
     "MultiPosterior",
     "Scalarised",
     "candidate_costs",
+    "per_unit_cost",
     "default_reference",
     "hypervolume_2d",
     "hypervolume_improvement_2d",

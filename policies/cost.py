@@ -21,7 +21,7 @@ from .model_policy import ModelPolicy
 from .pool import check_nonnegative, check_q, selectable
 from .protocol import SelectionState
 
-__all__ = ["CostAware", "candidate_costs"]
+__all__ = ["CostAware", "candidate_costs", "per_unit_cost"]
 
 
 def candidate_costs(state: SelectionState, overhead_s: float, exposure_s: float, travel_s_per_m: float,
@@ -38,6 +38,21 @@ def candidate_costs(state: SelectionState, overhead_s: float, exposure_s: float,
     if dose_weight_s_A2_per_e > 0 and state.local_dose_e_per_A2 is not None:
         cost += dose_weight_s_A2_per_e * np.asarray(state.local_dose_e_per_A2, dtype=np.float64)
     return cost
+
+
+def per_unit_cost(values: np.ndarray, cost: np.ndarray, log_values: bool) -> np.ndarray:
+    """Acquisition ``values`` (n,) per unit ``cost`` (n,) > 0: ``values - log(cost)`` for a log
+    acquisition (log-EI), else the value above the worst finite one divided by the cost (so the
+    ranking is defined for acquisitions of any sign, e.g. UCB). Non-finite values stay as they are."""
+    values = np.asarray(values, dtype=np.float64)
+    cost = np.asarray(cost, dtype=np.float64)
+    if log_values:
+        return values - np.log(cost)
+    finite = np.isfinite(values)
+    if not finite.any():
+        return values
+    floor = np.min(values[finite])
+    return (values - floor + 1e-12 * (np.ptp(values[finite]) + 1.0)) / cost
 
 
 class CostAware(ModelPolicy):
@@ -78,14 +93,7 @@ class CostAware(ModelPolicy):
         values = self.policy.acquisition(posterior, state)
         if values is None:
             return None
-        cost = self.costs(state)
-        if isinstance(self.policy, LogEI):
-            return values - np.log(cost)
-        finite = np.isfinite(values)
-        if not finite.any():
-            return values
-        floor = np.min(values[finite])
-        return (values - floor + 1e-12 * (np.ptp(values[finite]) + 1.0)) / cost
+        return per_unit_cost(values, self.costs(state), isinstance(self.policy, LogEI))
 
     def select(self, posterior, state: SelectionState, q: int = 1) -> np.ndarray:
         q = check_q(q)

@@ -8,6 +8,8 @@
 * :func:`particle_features` + :class:`ParticleClassifier`: per-particle features and a random
   forest over particle kinds;
 * :class:`GatedPolicy`: any policy restricted to what a gate lets through;
+* :class:`WeightedPolicy` (+ :class:`SegmentationWeights`): any acquisition weighted by a
+  structure prior (few-shot score, closeness to a segmented particle);
 * :func:`emulator_labels`, :func:`emulator_masks`, :func:`emulator_view`: ground truth from the
   emulator's exact geometry, for training and scoring.
 """
@@ -55,6 +57,7 @@ from .restrict import (
 )
 from .segmentation import NORMALISATIONS, ParticleSegmenter, train_segmenter_on_emulator
 from .unet import UNet
+from .weighted_policy import SegmentationWeights, WeightedPolicy
 
 __all__ = [
     "Augmenter",
@@ -79,12 +82,14 @@ __all__ = [
     "RESTRICT_MODES",
     "RandomFeatureEncoder",
     "SegmentationGate",
+    "SegmentationWeights",
     "UNet",
     "VisionConfigError",
     "VisionError",
     "VisionInputError",
     "VisionNotFittedError",
     "VisionStateError",
+    "WeightedPolicy",
     "accuracy",
     "auroc",
     "best_fbeta_threshold",
