@@ -384,8 +384,8 @@ class Experiment(InterventionsMixin):
             while True:
                 go_on = self._before_decision(n_inflight=len(inflight))
                 if go_on and self.drift is not None and self.drift.due(self._n_done() + len(inflight)):
-                    self._drain(inflight, bar)  # the overview needs the beam: nothing in flight
-                    inflight = []
+                    done, inflight = inflight, []
+                    self._drain(done, bar)  # the overview needs the beam: nothing in flight
                     continue
                 decision = None
                 if go_on:
@@ -395,24 +395,37 @@ class Experiment(InterventionsMixin):
                     except NoCandidatesLeft:
                         if not inflight:
                             raise
-                self._drain(inflight, bar)
-                inflight = []
+                # the detector starts on the next point as soon as the finished ones are journaled;
+                # record and checkpoint are written while it acquires. `inflight` is the new list
+                # before anything starts, so whatever happens the `finally` drains what is running.
+                done, inflight = inflight, []
+
+                def submit(decision=decision, started=inflight) -> None:
+                    started.extend((int(i), decision, pool.submit(self._acquire_guarded, int(i)))
+                                   for i in decision.indices.tolist())
+
+                self._drain(done, bar, then=submit if decision is not None else None)
                 if decision is None:
                     if not go_on or self._stop.is_set():
                         break
                     continue
-                inflight = [(int(i), decision, pool.submit(self._acquire_guarded, int(i)))
-                            for i in decision.indices.tolist()]
         except NoCandidatesLeft:
             self.state.stop_reason = StopReason.EXHAUSTED
         finally:
             self._drain(inflight, bar)
             pool.shutdown(wait=True)
 
-    def _drain(self, inflight, bar) -> None:
+    def _drain(self, inflight, bar, then=None) -> None:
+        """Wait for the acquisitions in flight, journal them (fsync), call ``then()`` (which starts
+        the next acquisitions; not after an interlock, an abort or a stop request), then record and
+        checkpoint them."""
+        secured = [(i, decision, self._secure(i, decision, fut.result())) for i, decision, fut in inflight]
+        halt = any(isinstance(r, (SafetyInterlock, Aborted)) for _, _, r in secured)
+        if then is not None and not halt and not self._stop.is_set():
+            then()
         rows = []
-        for i, decision, fut in inflight:
-            row = self._complete(i, decision, fut.result())
+        for i, decision, result in secured:
+            row = self._complete(i, decision, result)
             if row is not None:
                 rows.append(row)
         if inflight:
@@ -649,8 +662,21 @@ class Experiment(InterventionsMixin):
             return None
         return float(f[0]), float(f[1])
 
-    def _complete(self, i: int, decision: _Decision, result: Frame | StepRow | Exception) -> StepRow | None:
+    def _secure(self, i: int, decision: _Decision, result: Frame | StepRow | Exception
+                ) -> Frame | StepRow | Exception | tuple[StepRow, Frame]:
+        """Journal (fsync) a new measurement at once: paid-for data is safe from here on. Returns
+        ``(row, frame)`` for :meth:`_complete`; other results pass through unchanged."""
+        if isinstance(result, Frame):
+            row = self._make_row(i, decision, result)
+            self.journal.append(row)
+            return row, result
+        return result
+
+    def _complete(self, i: int, decision: _Decision,
+                  result: Frame | StepRow | Exception | tuple[StepRow, Frame]) -> StepRow | None:
         """Turn an acquisition result into a journaled, recorded, checkpointed row."""
+        if isinstance(result, Frame):
+            result = self._secure(i, decision, result)
         st, record = self.state, self.record
         assert record is not None and self.candidates is not None
         if isinstance(result, SafetyInterlock):
@@ -674,9 +700,8 @@ class Experiment(InterventionsMixin):
             if self.signal_axis is None:
                 self.signal_axis = axis_from_record(record)
         else:
-            row = self._make_row(i, decision, result)
-            self.journal.append(row)  # fsynced: paid-for data is safe from here on
-            record.append(row, result.signal_axis)
+            row, frame = result  # journaled by _secure
+            record.append(row, frame.signal_axis)
         st.n_rows += 1
         st.step += 1
         self.state.last_index = row.index

@@ -5,7 +5,10 @@
 
 The emulator runs with ``clock=real`` (it really sleeps for every exposure, readout and settle), so
 wall time is what an instrument would see. Duty cycle = (spectra x exposure) / wall time of the
-policy phase (after the seed points, which need no decision). Variants: sequential (decide, then
+policy phase (after the seed points, which need no decision); the instrument's own overheads
+(readout, probe settling) count against it. ``instrument_busy`` = time inside the driver's
+set_probe + acquire_spectrum calls / the same wall time: 1 means the instrument never waited for
+the agent. Variants: sequential (decide, then
 acquire), pipelined (decide the next point while the detector acquires), pipelined with batches of q
 points per decision.
 """
@@ -38,14 +41,29 @@ def run_variant(pipeline: bool, q: int, exposure_s: float, steps: int, n_init: i
         marks["end"] = time.perf_counter()
         marks["end_n"] = exp._n_done()
 
+    spans: list[tuple[float, float]] = []
+
     with tempfile.TemporaryDirectory() as tmp:
         exp = build_experiment(cfg, Path(tmp) / "run")
         exp.on_step = on_step
+        acquire = exp._acquire_guarded
+
+        def timed_acquire(i: int):
+            t0 = time.perf_counter()
+            try:
+                return acquire(i)
+            finally:
+                spans.append((t0, time.perf_counter()))
+
+        exp._acquire_guarded = timed_acquire
         summary = exp.run()
     n = marks["end_n"] - marks["policy_start_n"]
-    wall = marks["end"] - marks["policy_start"]
+    t_start, t_end = marks["policy_start"], marks["end"]
+    wall = t_end - t_start
+    busy = sum(max(0.0, min(b, t_end) - max(a, t_start)) for a, b in spans)
     return {"pipeline": pipeline, "q": q, "exposure_s": exposure_s, "spectra": n, "wall_s": wall,
-            "duty_cycle": n * exposure_s / wall, "median_t_decision_s": summary["median_t_decision_s"],
+            "duty_cycle": n * exposure_s / wall, "instrument_busy": busy / wall,
+            "median_t_decision_s": summary["median_t_decision_s"],
             "top1_found": summary.get("truth", {}).get("top1_found")}
 
 
@@ -65,10 +83,11 @@ def main() -> None:
         r = run_variant(mode == "pipe", int(q), args.exposure_s, args.steps, args.n_init, args.seed)
         rows.append(r)
         print(json.dumps(r), flush=True)
-    print(f"\n{'variant':10s} {'spectra':>8s} {'wall s':>8s} {'duty':>7s} {'decision s':>11s}")
+    print(f"\n{'variant':10s} {'spectra':>8s} {'wall s':>8s} {'duty':>7s} {'busy':>7s} {'decision s':>11s}")
     for r in rows:
         name = f"{'pipe' if r['pipeline'] else 'seq'} q={r['q']}"
-        print(f"{name:10s} {r['spectra']:8d} {r['wall_s']:8.1f} {r['duty_cycle']:7.1%} {r['median_t_decision_s']:11.3f}")
+        print(f"{name:10s} {r['spectra']:8d} {r['wall_s']:8.1f} {r['duty_cycle']:7.1%} {r['instrument_busy']:7.1%} "
+              f"{r['median_t_decision_s']:11.3f}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"rows": rows, "exposure_s": args.exposure_s}, indent=2))
     print(f"saved {args.out}")

@@ -138,7 +138,7 @@ class DKLSurrogate:
         n_iter_init: int = 300,
         n_iter_warm: int = 50,
         warm_start: bool = True,
-        refit_every: int = 1,
+        refit_every: int = 5,
         seed: int = 0,
         threads: int = 1,
         network_dtype: str = "float64",

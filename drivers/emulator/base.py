@@ -395,12 +395,16 @@ class PointProbeEmulator:
         dy, dx = self._drift_offset_m()
         y, x = probe.yx_m[0] - dy, probe.yx_m[1] - dx  # the sample point under the probe
         key = (self.seed, int(round(y / 1e-12)), int(round(x / 1e-12)), exposure)
-        data = self._render_spectrum(y, x, exposure, key)
+        rendered: list[np.ndarray] = []
+
+        def render() -> None:  # computed during the exposure: the emulation costs no instrument time
+            rendered.append(self._render_spectrum(y, x, exposure, key))
 
         with self._lock:
             start = self.time_s
             duration = exposure + self.readout_s
-            elapsed, completed = self._expose(duration, timeout)
+            elapsed, completed = self._expose(duration, timeout, during=render)
+            data = rendered[0]
             dose = self.electrons(min(elapsed, exposure))
             per_area = dose / self.probe_area_A2
             self._book(dose, per_area, spot=True)
@@ -467,15 +471,20 @@ class PointProbeEmulator:
             self._dose_e += dose
             self._spot_dose_e += dose
 
-    def _expose(self, duration_s: float, timeout_s: float | None) -> tuple[float, bool]:
+    def _expose(self, duration_s: float, timeout_s: float | None,
+                during: Callable[[], None] | None = None) -> tuple[float, bool]:
         """Unblank and wait ``duration_s`` (or ``timeout_s`` when shorter); returns (the time
-        that passed, whether the wait ran to its end). Blanks afterwards in every case."""
+        that passed, whether the wait ran to its end). Blanks afterwards in every case.
+        ``during`` (the emulation's own computing) runs first and counts towards the wait on a
+        real clock, as a detector integrates while its electronics work."""
         self._abort.clear()
         self._blanked = False
         start = self.time_s
         wait = duration_s if timeout_s is None else min(duration_s, timeout_s)
         try:
-            completed = self._clock.wait(wait, self._abort)
+            if during is not None:
+                during()
+            completed = self._clock.wait(max(0.0, wait - (self.time_s - start)), self._abort)
         finally:
             self._blanked = True
             self._reflect_blank()

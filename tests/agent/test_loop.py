@@ -192,3 +192,58 @@ def test_pipelined_loop_measures_the_budget_without_repeats(tmp_path):
     exp, summary = _run(tmp_path, steps=18, pipeline=True, q=2)
     idx = Record.open(tmp_path / "run" / "record.h5").column("index").tolist()
     assert len(idx) == 18 and len(set(idx)) == 18
+
+
+def test_pipelined_detector_starts_the_next_point_once_the_last_is_journaled(tmp_path, monkeypatch):
+    """Journal (fsync) first, then the next acquisition starts, then record + checkpoint overlap it."""
+    import threading
+
+    from agent.journal import Journal
+
+    events: list[str] = []
+    probe_set = threading.Event()
+
+    class Driver(FakeDriver):
+        def set_probe(self, *a, **k):
+            events.append("probe")
+            probe_set.set()
+            return super().set_probe(*a, **k)
+
+    journal_append, record_append = Journal.append, Record.append
+
+    def journal(self, row):
+        journal_append(self, row)
+        events.append("journal")
+        probe_set.clear()
+
+    def record(self, row, axis):
+        overlapped = probe_set.wait(2.0)  # the worker placed the next probe meanwhile
+        events.append("record+" if overlapped else "record")
+        record_append(self, row, axis)
+
+    monkeypatch.setattr(Journal, "append", journal)
+    monkeypatch.setattr(Record, "append", record)
+    exp, summary = _run(tmp_path, driver=Driver(), steps=12, pipeline=True, q=1)
+    assert summary["n_measured"] == 12
+    records = [e for e in events if e.startswith("record")]
+    assert len(records) == 12
+    # every step but the last overlaps its bookkeeping with the next acquisition, whose probe is
+    # placed only after the previous measurement was journaled ("record+": a probe came between)
+    assert records[:-1] == ["record+"] * 11 and records[-1] == "record"
+
+
+def test_pipelined_loop_stops_submitting_after_an_interlock(tmp_path):
+    from drivers import SafetyInterlock
+
+    class Driver(FakeDriver):
+        def acquire_spectrum(self, *a, **k):
+            if self.n_calls == 7:
+                self.n_calls += 1
+                raise SafetyInterlock("dose limit of the area reached")
+            return super().acquire_spectrum(*a, **k)
+
+    driver = Driver()
+    exp, summary = _run(tmp_path, driver=driver, steps=20, pipeline=True, q=1)
+    assert summary["n_measured"] == 7
+    assert driver.calls.count("spectrum") == 7  # nothing acquired after the interlock
+    assert exp.state.stop_reason.startswith("safety")

@@ -51,7 +51,7 @@ HELD_OUT = np.setdiff1d(np.arange(PATCHES.shape[0]), TRAIN)
 
 def small(**kw: object) -> DKLSurrogate:
     """A quick configuration for tests that check mechanics rather than accuracy."""
-    args: dict[str, object] = dict(hidden=(32, 16), n_iter_init=40, n_iter_warm=10)
+    args: dict[str, object] = dict(hidden=(32, 16), n_iter_init=40, n_iter_warm=10, refit_every=1)
     args.update(kw)
     return DKLSurrogate(**args)  # type: ignore[arg-type]
 
