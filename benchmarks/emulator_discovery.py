@@ -24,7 +24,7 @@ from agent.app import CONF_DIR, build_experiment
 def run_one(surrogate: str, policy: str, seed: int, steps: int, extra: list[str]) -> dict:
     overrides = [f"policy={policy}", f"seed={seed}", f"experiment.steps={steps}",
                  "experiment.progress=false", "experiment.plots=false", *extra]
-    overrides.append("surrogate=null" if surrogate == "none" else f"surrogate={surrogate}")
+    overrides.append("~surrogate" if surrogate == "none" else f"surrogate={surrogate}")
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose(config_name="config", overrides=overrides)
     with tempfile.TemporaryDirectory() as tmp:
