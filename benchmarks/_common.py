@@ -25,6 +25,7 @@ from agent.candidates import CandidateSet, make_candidates
 from drivers.frames import Axis, Frame
 
 __all__ = [
+    "jsonable",
     "BenchData",
     "BenchDataError",
     "collect",
@@ -294,3 +295,19 @@ def collect() -> None:
     gc.collect()
     gc.collect()
 
+
+def jsonable(value: Any) -> Any:
+    """``value`` with numpy arrays, scalars and non-finite floats made JSON-safe (NaN/inf -> None)."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (np.floating, float)):
+        return None if not math.isfinite(float(value)) else float(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    return value

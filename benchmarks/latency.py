@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import json
-import math
 import os
 import platform
 import sys
@@ -49,6 +48,7 @@ from benchmarks._common import (  # noqa: E402
     collect,
     configure_threads,
     grid_for,
+    jsonable,
     make_bench_data,
     pearson,
     peak_rss_mb,
@@ -540,29 +540,13 @@ def _table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (np.floating, float)):
-        return None if not math.isfinite(float(value)) else float(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark, print the table and write the JSON (``--out``)."""
     args = parse_args(argv)
     result = run_benchmark(args)
     print(_table(result), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(_jsonable(result), indent=1))
+    args.out.write_text(json.dumps(jsonable(result), indent=1))
     print(f"written {args.out}", flush=True)
     return 0
 

@@ -27,7 +27,6 @@ import contextlib
 import gc
 import io
 import json
-import math
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -232,20 +231,6 @@ def run_reference(
     return out
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if isinstance(value, (np.floating, float)):
-        return None if not math.isfinite(float(value)) else float(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
-
-
 def main(argv: list[str] | None = None) -> int:
     """CLI: run the reference loop on benchmark data and print/save its timings and quality."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.reference_gpax", description=__doc__.split("\n")[0])
@@ -262,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="write the result as JSON here")
     args = parser.parse_args(argv)
 
-    from benchmarks._common import configure_threads, make_bench_data, pearson, r2_score
+    from benchmarks._common import configure_threads, jsonable, make_bench_data, pearson, r2_score
 
     threads = configure_threads(args.threads)
     data = make_bench_data(args.n_side, args.source, args.seed, args.noise)
@@ -285,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  RSS {res['rss_mb'][0]:.0f} -> {res['rss_mb'][-1]:.0f} MB")
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(_jsonable(res), indent=1))
+        args.out.write_text(json.dumps(jsonable(res), indent=1))
     return 0
 
 

@@ -59,8 +59,9 @@ from .errors import (
     SurrogateStateError,
 )
 from .health import assess_health
-from .inputs import as_indices, as_patches, as_targets
+from .inputs import as_patches, as_targets
 from .protocol import HealthReport
+from .sampling import check_sampler_args
 from .settings import bool_setting, float_setting, int_setting
 from .standardize import TargetScaler
 
@@ -759,15 +760,7 @@ class GpaxViDKL:
         m = int(latent.shape[0])
 
         def sampler(indices: np.ndarray, n_samples: int, rng: np.random.Generator) -> np.ndarray:
-            owner = "Posterior.sampler"
-            idx = as_indices(indices, m, owner)
-            if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
-                raise SurrogateInputError(f"{owner}: n_samples={n_samples!r} must be an integer >= 1")
-            if not isinstance(rng, np.random.Generator):
-                raise SurrogateInputError(
-                    f"{owner}: rng must be a numpy.random.Generator (np.random.default_rng(seed)), "
-                    f"got {type(rng).__name__}"
-                )
+            idx = check_sampler_args(indices, n_samples, rng, m)
             with jax.enable_x64(x64):
                 zi = jnp.asarray(latent[idx].astype(dtype))
                 k_cross = np.asarray(base(zi, jnp.asarray(ztr), kp, 0.0, 0.0), dtype=np.float64) * mask64

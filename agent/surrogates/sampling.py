@@ -13,8 +13,21 @@ from .inputs import as_indices
 from .standardize import TargetScaler
 from .threads import torch_threads
 
-__all__ = ["make_joint_sampler", "make_cross_covariance"]
+__all__ = ["check_sampler_args", "make_joint_sampler", "make_cross_covariance"]
 
+
+def check_sampler_args(indices: np.ndarray, n_samples: int, rng: np.random.Generator, m: int) -> np.ndarray:
+    """Validate a ``Posterior.sampler`` call over ``m`` candidates; returns the (k,) int64 indices."""
+    owner = "Posterior.sampler"
+    idx = as_indices(indices, m, owner)
+    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
+        raise SurrogateInputError(f"{owner}: n_samples={n_samples!r} must be an integer >= 1")
+    if not isinstance(rng, np.random.Generator):
+        raise SurrogateInputError(
+            f"{owner}: rng must be a numpy.random.Generator (np.random.default_rng(seed)), "
+            f"got {type(rng).__name__}"
+        )
+    return idx
 
 def make_joint_sampler(
     predictor: ExactPredictor, latent: torch.Tensor, scaler: TargetScaler, threads: int
@@ -35,15 +48,7 @@ def make_joint_sampler(
     m = int(latent.shape[0])
 
     def sampler(indices: np.ndarray, n_samples: int, rng: np.random.Generator) -> np.ndarray:
-        owner = "Posterior.sampler"
-        idx = as_indices(indices, m, owner)
-        if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
-            raise SurrogateInputError(f"{owner}: n_samples={n_samples!r} must be an integer >= 1")
-        if not isinstance(rng, np.random.Generator):
-            raise SurrogateInputError(
-                f"{owner}: rng must be a numpy.random.Generator (np.random.default_rng(seed)), "
-                f"got {type(rng).__name__}"
-            )
+        idx = check_sampler_args(indices, n_samples, rng, m)
         generator = torch.Generator().manual_seed(int(rng.integers(0, 2**63 - 1)))
         with torch_threads(threads):
             draws = predictor.sample(latent[torch.as_tensor(idx)], int(n_samples), generator)
