@@ -1,11 +1,14 @@
-"""The quality gate on held-out emulator specimens: precision, recall, F(1/3), AUROC, inference time.
+"""Vision on held-out emulator specimens: the quality gate (precision, recall, F(1/3), AUROC, inference
+time) and the particle classifier (accuracy per particle).
 
     .venv/bin/python -m benchmarks.vision_gate --out benchmarks/results/vision_gate.json
 
 Trains the gate of ``conf/gate/quality.yaml`` (4 training specimens, threshold chosen for F(1/3) on
 a fifth) and scores it on specimens it never saw (``--test-seeds``), with labels from the emulator's
 exact geometry ("hotspot": within 5 nm outside a rod tip or a triangle corner). Beta = 1/3 weighs
-precision 9:1 over recall: a false positive costs a long acquisition.
+precision 9:1 over recall: a false positive costs a long acquisition. The particle classifier
+(random forest of ``conf/gate/particle_class.yaml``) is trained on the particles of specimens
+100-103 and scored on those of the test specimens (exact masks, true kinds).
 """
 
 from __future__ import annotations
@@ -21,7 +24,13 @@ import numpy as np
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from agent.vision import QualityGate, emulator_view, train_gate_on_emulator  # noqa: E402
+from agent.vision import (  # noqa: E402
+    QualityGate,
+    emulator_view,
+    particle_dataset_from_emulator,
+    train_gate_on_emulator,
+    train_particle_classifier_on_emulator,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,9 +54,14 @@ def main(argv: list[str] | None = None) -> int:
     print(f"mean over {len(rows)} held-out specimens: " + ", ".join(f"{k} {v:.3f}" for k, v in mean.items()))
     print(f"training {train_s:.1f} s; one patch {timing['single_median_s'] * 1e3:.2f} ms (TTA on), "
           f"3,249 patches {timing['batch_s']:.3f} s")
+    forest = train_particle_classifier_on_emulator()
+    feats, kinds = particle_dataset_from_emulator(args.test_seeds)
+    particles = forest.evaluate(feats, kinds)
+    print(f"particle classifier on {particles['n']} held-out particles: accuracy {particles['accuracy']:.3f}, "
+          f"recall per class {particles['recall']}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"threshold": gate.threshold, "train_s": train_s, "rows": rows,
-                                    "mean": mean, "inference": timing}, indent=1))
+                                    "mean": mean, "inference": timing, "particles": particles}, indent=1))
     print(f"saved {args.out}")
     return 0
 

@@ -6,7 +6,7 @@
 * :class:`ParticleSegmenter` (small U-Net), :func:`restrict_candidates`,
   :class:`SegmentationGate`: segmentation-guided candidates;
 * :func:`particle_features` + :class:`ParticleClassifier`: per-particle features and a random
-  forest over particle kinds;
+  forest over particle kinds; :class:`ParticleClassGate` measures only at the chosen kinds;
 * :class:`GatedPolicy`: any policy restricted to what a gate lets through;
 * :class:`WeightedPolicy` (+ :class:`SegmentationWeights`): any acquisition weighted by a
   structure prior (few-shot score, closeness to a segmented particle);
@@ -15,6 +15,7 @@
 """
 
 from .augment import Augmenter, dihedral, dihedral_stack
+from .class_gate import ParticleClassGate, train_particle_classifier_on_emulator
 from .emulator_data import EmulatorView, emulator_patch_dataset, emulator_view
 from .emulator_truth import (
     KIND_CODES,
@@ -74,6 +75,7 @@ __all__ = [
     "NORMALISATIONS",
     "ON_EMPTY",
     "PROTOTYPE_MODES",
+    "ParticleClassGate",
     "ParticleClassifier",
     "ParticleRegion",
     "ParticleSegmenter",
@@ -111,5 +113,6 @@ __all__ = [
     "particle_features",
     "restrict_candidates",
     "train_gate_on_emulator",
+    "train_particle_classifier_on_emulator",
     "train_segmenter_on_emulator",
 ]

@@ -66,3 +66,21 @@ def test_fewshot_prior_weights_the_acquisition_in_a_run(tmp_path):
         chosen = rec.column("index")[rec.column("phase") == "policy"]
     # the prior is honoured: the policy's choices lie among the better-weighted candidates
     assert np.median(w[chosen]) > np.median(w)
+
+
+def test_particle_class_gate_measures_only_around_the_chosen_kind(tmp_path):
+    cfg = _cfg("gate=particle_class", "gate.gate.classes=[triangle]", "gate.gate.mode=near",
+               "gate.gate.distance_px=4.0", "gate.gate.classifier.train_seeds=[100,101]",
+               "gate.gate.classifier.classifier.n_estimators=50",
+               "gate.gate.segmenter.segmenter.iterations=40", "gate.gate.segmenter.train_seeds=[100]",
+               "experiment.steps=10", "experiment.n_init=4", *FAST)
+    exp = build_experiment(cfg, tmp_path / "run")
+    try:
+        exp.run()
+    finally:
+        exp.driver.close()
+    gate = exp.policy.gate
+    assert "triangle" in set(gate.last_kinds)
+    with Record.open(tmp_path / "run" / "record.h5") as rec:
+        chosen = rec.column("index")[rec.column("phase") == "policy"]
+    assert chosen.size == 6 and exp.policy.mask[chosen].all()
