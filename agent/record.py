@@ -20,6 +20,7 @@ loses nothing that was measured. Attributes ``/`` ``config`` (resolved config, Y
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -107,6 +108,9 @@ class Record:
     def __init__(self, h5: h5py.File, path: Path) -> None:
         self._h5 = h5
         self.path = path
+        # writers on two threads (a pipelined loop journals faults from its acquisition thread
+        # while the main thread appends rows): each write is whole before the next starts
+        self._write_lock = threading.RLock()
 
     # ---------------------------------------------------------------- creation and reading
     @classmethod
@@ -167,6 +171,10 @@ class Record:
     # ---------------------------------------------------------------- writing
     def append(self, row: StepRow, signal_axis: Axis | None = None) -> None:
         """Write one measurement and flush it to disk."""
+        with self._write_lock:
+            self._append(row, signal_axis)
+
+    def _append(self, row: StepRow, signal_axis: Axis | None) -> None:
         s = self._h5["steps"]
         m = s["step"].shape[0]
         values = asdict(row)
@@ -200,20 +208,22 @@ class Record:
 
     def event(self, kind: str, **fields: Any) -> None:
         """Append one event (fault, health warning, intervention) as a JSON line, flushed."""
-        ds = self._h5["events"]
-        n = ds.shape[0]
-        ds.resize(n + 1, axis=0)
-        ds[n] = json.dumps({"kind": kind, **fields}, default=str)
-        self._h5.flush()
+        with self._write_lock:
+            ds = self._h5["events"]
+            n = ds.shape[0]
+            ds.resize(n + 1, axis=0)
+            ds[n] = json.dumps({"kind": kind, **fields}, default=str)
+            self._h5.flush()
 
     def write_maps(self, **maps: np.ndarray) -> None:
         """Replace the latest predicted maps (e.g. ``mean=``, ``std=``), flushed."""
-        g = self._h5.require_group("maps")
-        for name, arr in maps.items():
-            if name in g:
-                del g[name]
-            g.create_dataset(name, data=np.asarray(arr))
-        self._h5.flush()
+        with self._write_lock:
+            g = self._h5.require_group("maps")
+            for name, arr in maps.items():
+                if name in g:
+                    del g[name]
+                g.create_dataset(name, data=np.asarray(arr))
+            self._h5.flush()
 
     def close(self) -> None:
         if self._h5.id.valid:

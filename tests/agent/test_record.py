@@ -75,3 +75,29 @@ def test_corrupt_and_truncated_files_are_refused(tmp_path):
         Record.open(tmp_path / "cut.h5")
     with pytest.raises(RecordError, match="no record"):
         Record.open(tmp_path / "missing.h5")
+
+
+def test_events_from_two_threads_are_all_kept(tmp_path):
+    """A pipelined loop records faults from its acquisition thread while the main thread writes."""
+    import threading
+
+    from agent.candidates import make_candidates
+    from conftest import FakeDriver
+
+    drv = FakeDriver()
+    ov = drv.acquire_overview(None, None, None)
+    rec = Record.create(tmp_path / "r.h5", ov, make_candidates(ov, 6, 4, 2), "cfg: 1", None)
+    n = 300
+
+    def writer(tag):
+        for k in range(n):
+            rec.event("fault", tag=tag, k=k)
+
+    threads = [threading.Thread(target=writer, args=(t,)) for t in ("a", "b", "c")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    events = rec.events()
+    assert len(events) == 3 * n
+    assert {(e["tag"], e["k"]) for e in events} == {(t, k) for t in "abc" for k in range(n)}
