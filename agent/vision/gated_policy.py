@@ -111,6 +111,11 @@ class GatedPolicy:
     def needs_model(self) -> bool:
         return bool(getattr(self.policy, "needs_model", True))
 
+    @property
+    def last_cost_s(self) -> np.ndarray | None:
+        """The wrapped (cost-aware) policy's costs of its latest choice, for the loop's record."""
+        return getattr(self.policy, "last_cost_s", None)
+
     def prepare(self, candidates: CandidateSet, overview: Frame | None = None) -> np.ndarray:
         """Compute the gate mask over ``candidates`` (once per overview); returns it ((n,) bool).
 

@@ -149,3 +149,20 @@ def test_gated_policy_in_the_real_loop(tmp_path):
         phase = rec.column("phase").tolist()
     chosen = [i for i, p in zip(idx.tolist(), phase) if p != "seed"]
     assert len(chosen) == 10 and all(policy.mask[i] for i in chosen)
+
+
+def test_costs_of_a_wrapped_cost_aware_policy_reach_the_loop(cands):
+    from policies import CostAware, LogEI
+
+    c, frame = cands
+    policy = GatedPolicy(CostAware(LogEI(), travel_s_per_m=1e7), RightHalfGate())
+    policy.prepare(c, frame)
+    post = Posterior(np.random.default_rng(0).normal(size=c.n), np.full(c.n, 0.5))
+    state = SelectionState(available=np.ones(c.n, bool), measured=np.array([0], np.int64),
+                           y_measured=np.array([0.0]), grid_shape=c.grid_shape,
+                           yx_px=c.yx_px.astype(float), step=1, rng=np.random.default_rng(0),
+                           yx_m=c.yx_m, probe_index=0)
+    picks = policy.select(post, state, q=2)
+    assert policy.last_cost_s is not None and policy.last_cost_s.shape == (2,)
+    assert np.all(c.yx_px[picks, 1] >= 32)
+
