@@ -21,9 +21,9 @@ from agent.candidates import CandidateSet
 from drivers.frames import Frame
 
 from ._checks import check_choice, check_float
-from .errors import VisionConfigError, VisionInputError
+from .errors import VisionConfigError
 from .particles import ParticleClassifier, particle_dataset_from_emulator, particle_features
-from .restrict import RESTRICT_MODES, restrict_candidates
+from .restrict import RESTRICT_MODES, restrict_candidates, segment_overview
 
 __all__ = ["ParticleClassGate", "train_particle_classifier_on_emulator"]
 
@@ -72,11 +72,7 @@ class ParticleClassGate:
 
     def gate_mask(self, candidates: CandidateSet, overview: Frame | None = None) -> np.ndarray:
         """(n,) bool over ``candidates`` (gate protocol); needs the ``overview`` frame."""
-        if overview is None:
-            raise VisionInputError("ParticleClassGate needs the overview: call "
-                                   "prepare(candidates, overview) with the overview frame")
-        image = np.asarray(overview.data if isinstance(overview, Frame) else overview, dtype=np.float64)
-        particles = np.asarray(self.segmenter.predict(image), dtype=bool)
+        image, particles = segment_overview("ParticleClassGate", self.segmenter, overview)
         feats, regions, labels = particle_features(image, particles, self.classifier.min_area_px)
         kinds = self.classifier.predict(feats) if regions else np.zeros(0, dtype=str)
         chosen = [reg.label for reg, kind in zip(regions, kinds) if kind in self.classes]

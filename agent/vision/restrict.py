@@ -31,7 +31,7 @@ from ._checks import check_choice, check_float, check_mask
 from .errors import VisionInputError
 
 __all__ = ["RESTRICT_MODES", "restrict_candidates", "candidate_distances_px",
-           "candidate_weights", "SegmentationGate"]
+           "candidate_weights", "segment_overview", "SegmentationGate"]
 
 RESTRICT_MODES: tuple[str, ...] = ("inside", "near", "ring", "outside")
 
@@ -100,6 +100,19 @@ def candidate_weights(candidates: CandidateSet, mask: Any, scale_px: float = 4.0
     return np.exp(-d / scale)
 
 
+def segment_overview(owner: str, segmenter: Any, overview: Frame | Any | None
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """The overview's image and its ``(ny, nx)`` bool particle mask from ``segmenter.predict``.
+
+    ``owner`` names the caller in the error raised when ``overview`` is None (a gate or prior
+    whose ``prepare(candidates, overview)`` was called without the overview frame)."""
+    if overview is None:
+        raise VisionInputError(f"{owner} needs the overview: call "
+                               "prepare(candidates, overview) with the overview frame")
+    image = overview.data if isinstance(overview, Frame) else np.asarray(overview)
+    return image, np.asarray(segmenter.predict(image), dtype=bool)
+
+
 class SegmentationGate:
     """Gate that keeps the candidates in a region of the segmented overview.
 
@@ -129,9 +142,5 @@ class SegmentationGate:
 
     def gate_mask(self, candidates: CandidateSet, overview: Frame | None = None) -> np.ndarray:
         """(n,) bool over ``candidates`` (gate protocol); needs the ``overview`` frame."""
-        if overview is None:
-            raise VisionInputError("SegmentationGate needs the overview: call "
-                                   "prepare(candidates, overview) with the overview frame")
-        image = overview.data if isinstance(overview, Frame) else np.asarray(overview)
-        self.last_mask = np.asarray(self.segmenter.predict(image), dtype=bool)
+        _, self.last_mask = segment_overview("SegmentationGate", self.segmenter, overview)
         return restrict_candidates(candidates, self.last_mask, self.mode, self.distance_px)

@@ -28,7 +28,7 @@ from policies.protocol import SelectionState
 
 from ._checks import check_float
 from .errors import VisionConfigError, VisionInputError, VisionNotFittedError
-from .restrict import candidate_weights
+from .restrict import candidate_weights, segment_overview
 
 __all__ = ["SegmentationWeights", "WeightedPolicy"]
 
@@ -55,11 +55,7 @@ class SegmentationWeights:
 
     def weights(self, candidates: CandidateSet, overview: Frame | None = None) -> np.ndarray:
         """(n,) float64 in [0, 1] over ``candidates``; needs the ``overview`` frame."""
-        if overview is None:
-            raise VisionInputError("SegmentationWeights needs the overview: call "
-                                   "prepare(candidates, overview) with the overview frame")
-        image = overview.data if isinstance(overview, Frame) else np.asarray(overview)
-        self.last_mask = np.asarray(self.segmenter.predict(image), dtype=bool)
+        _, self.last_mask = segment_overview("SegmentationWeights", self.segmenter, overview)
         return candidate_weights(candidates, self.last_mask, self.scale_px)
 
 
