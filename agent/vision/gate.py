@@ -30,9 +30,10 @@ from agent.candidates import CandidateSet
 from drivers.frames import Frame
 
 from ._checks import check_float, check_int, check_labels, check_patches
+from ._state_file import read_state, save_state
 from .augment import Augmenter, dihedral_stack
 from .emulator_truth import LabelRule
-from .errors import VisionConfigError, VisionInputError, VisionNotFittedError, VisionStateError
+from .errors import VisionInputError, VisionNotFittedError, VisionStateError
 from .metrics import auroc, best_fbeta_threshold, fbeta_scores
 from .patch_cnn import PatchCNN
 
@@ -313,16 +314,12 @@ class QualityGate:
 
     def save(self, path: str | Path) -> None:
         """Write :meth:`state_dict` to ``path`` (parent folders are created)."""
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(self.state_dict(), p)
+        save_state(self.state_dict(), path)
 
     def load(self, path: str | Path) -> "QualityGate":
-        p = Path(path)
-        if not p.is_file():
-            raise VisionConfigError(f"QualityGate: weights_path={str(path)!r} does not exist; train "
-                                    "the gate (train_gate_on_emulator) and save it there first")
-        return self.load_state_dict(torch.load(p, weights_only=True))
+        return self.load_state_dict(read_state(
+            path, f"QualityGate: weights_path={str(path)!r} does not exist; train the gate "
+            "(train_gate_on_emulator) and save it there first"))
 
 
 def train_gate_on_emulator(gate: QualityGate | None = None,

@@ -26,6 +26,7 @@ from agent.candidates import CandidateConfigError, normalise_image
 from drivers.frames import Frame
 
 from ._checks import check_choice, check_float, check_image, check_int, check_mask
+from ._state_file import read_state, save_state
 from .augment import Augmenter
 from .errors import VisionConfigError, VisionInputError, VisionNotFittedError, VisionStateError
 from .metrics import iou
@@ -215,16 +216,12 @@ class ParticleSegmenter:
         return self
 
     def save(self, path: str | Path) -> None:
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(self.state_dict(), p)
+        save_state(self.state_dict(), path)
 
     def load(self, path: str | Path) -> "ParticleSegmenter":
-        p = Path(path)
-        if not p.is_file():
-            raise VisionConfigError(f"ParticleSegmenter: weights_path={str(path)!r} does not "
-                                    "exist; train it (train_segmenter_on_emulator) and save it first")
-        return self.load_state_dict(torch.load(p, weights_only=True))
+        return self.load_state_dict(read_state(
+            path, f"ParticleSegmenter: weights_path={str(path)!r} does not exist; train it "
+            "(train_segmenter_on_emulator) and save it first"))
 
 
 def train_segmenter_on_emulator(segmenter: ParticleSegmenter | None = None,
