@@ -87,8 +87,8 @@ class InterventionsMixin:
                 continue
             obj = self.rebuild(group, mine)
             if group == "policy":
-                if _is_gated(self.policy):
-                    self.policy.policy = obj  # keep the gate (and its trained model); swap what it wraps
+                if getattr(self.policy, "wraps_experiment_policy", False):
+                    self.policy.policy = obj  # keep the gate or prior (and its model); swap what it wraps
                 else:
                     self.policy = obj
                 self._prepare_policy()
@@ -120,8 +120,3 @@ class InterventionsMixin:
         oracle = self.truth_source()
         if oracle is not None:
             self.truth = np.asarray(oracle.ground_truth(self.reward, self.candidates.yx_m), np.float64)
-
-
-def _is_gated(policy: object) -> bool:
-    """A gate wrapper (``agent.vision.GatedPolicy``): it holds the chosen policy and a gate."""
-    return hasattr(policy, "gate") and callable(getattr(getattr(policy, "policy", None), "select", None))

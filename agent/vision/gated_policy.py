@@ -76,6 +76,10 @@ class GatedPolicy:
         last_reason: the wrapped policy's reason, with the gate's count appended.
     """
 
+    #: built by the ``gate`` config group around the experiment's policy: a mid-run
+    #: ``set policy=...`` replaces :attr:`policy` and keeps the gate
+    wraps_experiment_policy = True
+
     def __init__(self, policy: Any, gate: Any, threshold: float | None = None,
                  on_empty: str = "stop") -> None:
         if not callable(getattr(policy, "select", None)):

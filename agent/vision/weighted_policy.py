@@ -86,6 +86,10 @@ class WeightedPolicy:
             ``costs``), for the loop's record.
     """
 
+    #: built by the ``gate`` config group around the experiment's policy: a mid-run
+    #: ``set policy=...`` replaces :attr:`policy` and keeps the prior
+    wraps_experiment_policy = True
+
     def __init__(self, policy: Any, prior: Any, power: float = 1.0, floor: float = 1e-3) -> None:
         if not callable(getattr(policy, "select", None)):
             raise VisionConfigError(f"WeightedPolicy: policy must implement select(posterior, state, q), "

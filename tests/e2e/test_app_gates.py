@@ -84,3 +84,17 @@ def test_particle_class_gate_measures_only_around_the_chosen_kind(tmp_path):
     with Record.open(tmp_path / "run" / "record.h5") as rec:
         chosen = rec.column("index")[rec.column("phase") == "policy"]
     assert chosen.size == 6 and exp.policy.mask[chosen].all()
+
+
+def test_switching_the_policy_mid_run_keeps_a_prior(tmp_path):
+    cfg = _cfg("gate=weight_fewshot", "gate.prior.positive_yx_m=[[5.0e-8,5.0e-8]]", "experiment.steps=8",
+               "experiment.n_init=4", *FAST)
+    exp = build_experiment(cfg, tmp_path / "run")
+    try:
+        exp.setup()
+        prior = exp.policy.prior
+        exp._apply_set(["policy=ucb"], record=True)
+        assert isinstance(exp.policy, WeightedPolicy) and exp.policy.prior is prior
+        assert type(exp.policy.policy).__name__ == "UCB" and exp.policy.weights is not None
+    finally:
+        exp.driver.close()
