@@ -18,7 +18,7 @@ import numpy as np
 from .errors import PolicyConfigError, PolicyInputError
 from .log_ei import LogEI
 from .model_policy import ModelPolicy
-from .pool import check_nonnegative, check_q, selectable
+from .pool import check_nonnegative, check_q, selectable, top_q
 from .protocol import SelectionState
 
 __all__ = ["CostAware", "candidate_costs", "per_unit_cost"]
@@ -102,10 +102,7 @@ class CostAware(ModelPolicy):
             picks = self.policy.select(posterior, state, q)  # its own exploration fallback
             self.last_reason = getattr(self.policy, "last_reason", "explore")
         else:
-            pool = selectable(state, posterior.n)
-            v = values[pool]
-            v = np.where(np.isfinite(v), v, -np.inf)
-            picks = pool[np.argsort(-v, kind="stable")[:q]]
+            picks = top_q(values, selectable(state, posterior.n), q)
             self.last_reason = "acquisition per unit cost"
         self.last_cost_s = self.costs(state)[picks]
         return np.asarray(picks, dtype=np.int64)

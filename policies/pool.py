@@ -15,7 +15,7 @@ import numpy as np
 from .errors import PolicyConfigError, PolicyInputError
 from .protocol import NoCandidatesLeft, SelectionState
 
-__all__ = ["check_q", "check_nonnegative", "selectable", "pending_indices", "measured_indices"]
+__all__ = ["check_q", "check_nonnegative", "selectable", "pending_indices", "measured_indices", "top_q"]
 
 
 def check_q(q: int) -> int:
@@ -92,3 +92,11 @@ def selectable(state: SelectionState, n: int | None = None) -> np.ndarray:
         raise NoCandidatesLeft(f"no candidate is available ({n_state} candidates, "
                                f"{int(avail.sum())} available, {pending.size} pending)")
     return pool
+
+
+def top_q(values: np.ndarray, pool: np.ndarray, q: int) -> np.ndarray:
+    """(min(q, len(pool)),) int64: the candidates of ``pool`` with the highest ``values`` ((n,)
+    over all candidates), non-finite values last, ties in pool order."""
+    v = np.asarray(values, dtype=np.float64)[pool]
+    v = np.where(np.isfinite(v), v, -np.inf)
+    return np.asarray(pool[np.argsort(-v, kind="stable")[:q]], dtype=np.int64)

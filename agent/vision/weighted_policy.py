@@ -22,7 +22,7 @@ import numpy as np
 from agent.candidates import CandidateSet
 from drivers.frames import Frame
 from policies import LogEI, per_unit_cost
-from policies.pool import check_q, selectable
+from policies.pool import check_q, selectable, top_q
 from policies.posterior import Posterior
 from policies.protocol import SelectionState
 
@@ -161,9 +161,7 @@ class WeightedPolicy:
             self.last_reason = f"{getattr(self.policy, 'last_reason', '') or 'explore'} (unweighted)"
         else:
             assert posterior is not None
-            pool = selectable(state, posterior.n)
-            v = np.where(np.isfinite(values[pool]), values[pool], -np.inf)
-            picks = pool[np.argsort(-v, kind="stable")[:q]].astype(np.int64)
+            picks = top_q(values, selectable(state, posterior.n), q)
             self.last_reason = "acquisition x structure prior"
         costs = getattr(self.policy, "costs", None)
         self.last_cost_s = np.asarray(costs(state))[picks] if callable(costs) else None
