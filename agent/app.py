@@ -10,6 +10,7 @@ Examples::
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,9 @@ import hydra
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from .exitcodes import ExitCode, exit_code_for, exit_code_for_error
 from .loop import Experiment
+from .record import RecordError
 from .settings import ConfigError, ExperimentSettings
 
 __all__ = ["CONF_DIR", "build_experiment", "run_from_config", "resume_run", "main", "resume_main"]
@@ -126,16 +129,38 @@ def _log_summary(summary: dict[str, Any], out: Path) -> None:
     print(f"[autoscope] {line}\n[autoscope] results in {out}")
 
 
+class RunDamaged(RecordError):
+    """A run file that the journal cannot rebuild (config.yaml) is damaged; the message names the fix."""
+
+
 def resume_run(run_dir: str | Path, overrides: list[str] | None = None) -> dict[str, Any]:
     """Continue the run in ``run_dir`` (its ``config.yaml`` plus dotted ``overrides``)."""
     run_dir = Path(run_dir)
     cfg_path = run_dir / "config.yaml"
     if not cfg_path.exists():
-        raise ConfigError(f"{cfg_path} is missing: is {run_dir} an autoscope run directory?")
-    cfg = OmegaConf.load(cfg_path)
+        raise RunDamaged(f"{cfg_path} is missing: {run_dir} is not an autoscope run directory (give the "
+                         f"folder that holds config.yaml, journal.jsonl and record.h5)")
+    try:
+        cfg = OmegaConf.load(cfg_path)
+        if not isinstance(cfg, DictConfig) or cfg.get("driver") is None:
+            raise ValueError("it holds no driver/reward/policy configuration")
+    except Exception as err:  # noqa: BLE001 - YAML, OmegaConf and decoding errors alike
+        raise RunDamaged(
+            f"{cfg_path} is damaged ({type(err).__name__}: {str(err).splitlines()[0][:120]}); restore it "
+            f"from a backup or from record.h5 (attribute `config` holds the resolved config)") from None
     if overrides:
-        cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
-        (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
+        for item in overrides:
+            if "=" not in item or item.startswith("="):
+                raise ConfigError(f"override {item!r} is not key=value; e.g. experiment.steps=200")
+        try:
+            cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
+        except Exception as err:  # noqa: BLE001 - OmegaConf grammar errors
+            raise ConfigError(f"overrides {list(overrides)}: {str(err).splitlines()[0]}") from None
+        # refused before config.yaml is rewritten
+        ExperimentSettings.from_mapping(cfg.experiment)
+        tmp = run_dir / "config.yaml.tmp"
+        tmp.write_text(OmegaConf.to_yaml(cfg, resolve=True))
+        os.replace(tmp, run_dir / "config.yaml")
     if (run_dir / "summary.json").exists():
         (run_dir / "summary.json").rename(run_dir / f"summary.before-resume-{int(__import__('time').time())}.json")
     exp = build_experiment(cfg, run_dir)
@@ -150,8 +175,30 @@ def resume_run(run_dir: str | Path, overrides: list[str] | None = None) -> dict[
     return summary
 
 
+def _report(prog: str, err: BaseException) -> int:
+    """One line for a refusal, its exit code; a bug (no code) is re-raised with its traceback."""
+    import sys
+
+    code = exit_code_for_error(err)
+    if code is None:
+        raise err
+    print(f"{prog}: {str(err).splitlines()[0] if str(err) else type(err).__name__}", file=sys.stderr)
+    return int(code)
+
+
+def _finish_code(prog: str, summary: dict[str, Any]) -> int:
+    import sys
+
+    code = exit_code_for(summary)
+    if code != ExitCode.FINISHED:
+        print(f"{prog}: {summary.get('stop_reason') or 'stopped'} ({summary.get('n_measured', 0)} usable "
+              f"measurements): exit code {int(code)} {code.name}", file=sys.stderr)
+    return int(code)
+
+
 def resume_main(argv: list[str] | None = None) -> int:
-    """Console entry point (``autoscope-resume RUN_DIR [key=value ...]``)."""
+    """Console entry point (``autoscope-resume RUN_DIR [key=value ...]``); exit codes:
+    :mod:`agent.exitcodes`."""
     import argparse
     import sys
 
@@ -161,21 +208,36 @@ def resume_main(argv: list[str] | None = None) -> int:
     ap.add_argument("overrides", nargs="*", help="dotted overrides, e.g. experiment.steps=200")
     ns = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s")
+    if not ns.run_dir.is_dir():
+        print(f"autoscope-resume: {ns.run_dir} is not a directory; give the run folder", file=sys.stderr)
+        return int(ExitCode.DAMAGED)
     try:
-        resume_run(ns.run_dir, ns.overrides)
-    except ConfigError as err:
-        print(f"autoscope-resume: {err}", file=sys.stderr)
-        return 2
-    return 0
+        summary = resume_run(ns.run_dir, ns.overrides)
+    except Exception as err:  # noqa: BLE001 - refusals get one line; _report re-raises bugs
+        return _report("autoscope-resume", err)
+    return _finish_code("autoscope-resume", summary)
+
+
+#: exit code of the last run in this process (a single run; a multirun reports its worst)
+_EXIT: list[int] = []
 
 
 @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
 def _hydra_main(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
 
-    run_from_config(cfg, HydraConfig.get().runtime.output_dir)
+    try:
+        summary = run_from_config(cfg, HydraConfig.get().runtime.output_dir)
+    except Exception as err:  # noqa: BLE001 - refusals get one line; _report re-raises bugs
+        _EXIT.append(_report("autoscope", err))
+        return
+    _EXIT.append(_finish_code("autoscope", summary))
 
 
 def main() -> None:
-    """Console entry point (``autoscope``)."""
+    """Console entry point (``autoscope``); exit codes: :mod:`agent.exitcodes`."""
+    import sys
+
+    _EXIT.clear()
     _hydra_main()
+    sys.exit(max(_EXIT, default=0))

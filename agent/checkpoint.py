@@ -68,10 +68,16 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         payload = torch.load(path, weights_only=True, map_location="cpu")
     except Exception as err:  # noqa: BLE001 - torch raises many kinds for a damaged file
-        raise CheckpointError(f"{path} is corrupt or truncated ({type(err).__name__}: {err})") from err
+        # torch's own text advises weights_only=False (running code from the file): never repeat it
+        raise CheckpointError(f"{path} is corrupt or truncated ({type(err).__name__}); {_FIX.format(p=path)}"
+                              ) from None
     if not isinstance(payload, dict) or payload.get("version") != CHECKPOINT_VERSION:
-        raise CheckpointError(f"{path} is not an autoscope checkpoint of version {CHECKPOINT_VERSION}")
+        raise CheckpointError(f"{path} is not an autoscope checkpoint of version {CHECKPOINT_VERSION}; "
+                              f"{_FIX.format(p=path)}")
     return payload
+
+
+_FIX = "move it aside (`mv {p} {p}.bad`) and resume again: the run is then replayed from journal.jsonl"
 
 
 def restore_rng(payload: dict[str, Any]) -> np.random.Generator:

@@ -24,7 +24,6 @@ import concurrent.futures as cf
 import copy
 import logging
 import math
-import shutil
 import signal
 import threading
 import time
@@ -51,12 +50,15 @@ from policies.protocol import NoCandidatesLeft, Policy, SelectionState
 from rewards.errors import RewardError
 
 from .candidates import CandidateSet, make_candidates
-from .checkpoint import CheckpointError, load_checkpoint, restore_rng, save_checkpoint
+from .checkpoint import restore_rng, save_checkpoint
 from .control import Inbox
 from .guardians import DoseGuardian, DriftGuardian
 from .interventions import InterventionsMixin
-from .journal import Journal, read_journal
+from .consistency import StoreCheck, check_store, repair_store
+from .journal import Journal
 from .record import Record, RecordError, StepRow
+from .preflight import check_driver, check_overview
+from .runlock import RunLock
 from .runfiles import axis_from_record, load_overview, save_overview
 from .settings import ExperimentSettings
 from .surrogates.protocol import Surrogate
@@ -85,6 +87,7 @@ class StopReason:
     SAFETY = "safety interlock"
     USER = "stopped by the user"
     SIGNAL = "stopped by signal"
+    FAILING = "failing measurements"  # experiment.max_consecutive_failures unusable in a row
 
 
 @dataclass
@@ -116,6 +119,7 @@ class LoopState:
     drift_px: list[float] = field(default_factory=lambda: [0.0, 0.0])
     last_index: int = -1  # the candidate the probe last measured (travel costs start there)
     overrides: list[str] = field(default_factory=list)
+    consecutive_failures: int = 0  # unusable measurements in a row (failed, or no reward)
 
 
 class Experiment(InterventionsMixin):
@@ -182,6 +186,7 @@ class Experiment(InterventionsMixin):
         self._stop_reason = ""
         self._t_start = time.perf_counter()
         self._inbox: Inbox | None = None
+        self._run_lock: RunLock | None = None
 
     # ================================================================== set-up and resume
     def setup(self) -> None:
@@ -190,16 +195,33 @@ class Experiment(InterventionsMixin):
         if (self.out_dir / "record.h5").exists() or (self.out_dir / "journal.jsonl").exists():
             raise RecordError(f"{self.out_dir} already holds a run; continue it with "
                               f"`autoscope-resume {self.out_dir}` or choose a new directory")
+        self._lock_run()
         ov = self.settings.overview
+        check_driver(self.settings, self.driver, self.reward)  # preflight: nothing dosed yet
         self.overview = self._retry("acquire_overview", self._acquire_overview)
+        check_overview(self.settings, self.overview)  # before the candidate arrays are built
         self.probe_frame_id = self.overview.frame_id
         save_overview(self.out_dir / "overview.npz", self.overview)
         self._build_candidates()
         self.record = Record.create(self.out_dir / "record.h5", self.overview, self.candidates,
                                     self.config_yaml, self.truth)
         self.journal = Journal(self.out_dir / "journal.jsonl")
+        self.record.journal = self.journal  # every event is journaled first (rebuilds keep them)
         self._design = self._initial_design(self.settings.n_init)
         del ov
+
+    def _lock_run(self) -> None:
+        """Hold ``run.lock``: a second writer of this folder is refused with this PID."""
+        if self._run_lock is None:
+            self._run_lock = RunLock(self.out_dir).acquire()
+            if self._run_lock.took_over:
+                log.warning("took over the stale lock of PID %s (no longer running)",
+                            self._run_lock.took_over.get("pid"))
+
+    def _unlock_run(self) -> None:
+        if self._run_lock is not None:
+            self._run_lock.release()
+            self._run_lock = None
 
     def _prepare_policy(self) -> None:
         """Policies that look at the candidates once (a quality gate scoring every patch, a
@@ -243,22 +265,46 @@ class Experiment(InterventionsMixin):
         self.dose = DoseGuardian(self.candidates.yx_m, limit, s.dose_radius_m)
 
     def resume(self) -> None:
-        """Continue the run in ``out_dir``: every journaled measurement is kept (see module doc)."""
+        """Continue the run in ``out_dir``: every journaled measurement is kept (see module doc).
+
+        The folder is locked first; :func:`agent.consistency.check_store` then checks journal,
+        record and checkpoint against each other and refuses (``RunStoreError``) what the journal
+        cannot repair, before anything is changed."""
         d = self.out_dir
         if not (d / "journal.jsonl").exists() and not (d / "record.h5").exists():
-            raise RecordError(f"{d} holds no run to resume (no journal.jsonl or record.h5)")
-        self.overview = load_overview(d / "overview.npz")
-        self._build_candidates()
-        rows = read_journal(d / "journal.jsonl")
+            if not ((d / "overview.npz").exists() or (d / "config.yaml").exists()):
+                raise RecordError(f"{d} holds no run to resume (no journal.jsonl or record.h5)")
+            log.warning("%s was stopped before its record existed: nothing was measured; starting afresh", d)
+            self.setup()
+            return
+        self._lock_run()
         try:
-            ckpt = load_checkpoint(d / "checkpoint.pt")
-        except CheckpointError as err:
-            if (d / "checkpoint.pt").exists():
-                raise
-            log.warning("no checkpoint (%s): resuming from the journal alone, from the seed state", err)
-            ckpt = None
-        self.record = self._reopen_record(rows)
+            self._resume_locked()
+        except BaseException:
+            self._unlock_run()
+            raise
+
+    def _resume_locked(self) -> None:
+        d = self.out_dir
+        check = check_store(d)
+        for note in check.notes:
+            log.warning("%s", note)
+        self.overview = load_overview(d / "overview.npz")
+        check_driver(self.settings, self.driver, self.reward)
+        check_overview(self.settings, self.overview)
+        self._build_candidates()
+        rows = check.journal.rows
+        ckpt = check.checkpoint
+        if ckpt is None:
+            log.warning("no checkpoint: resuming from the journal alone, from the seed state")
+        self.record = self._reopen_record(check)
         self.journal = Journal(d / "journal.jsonl")
+        self.record.journal = self.journal
+        self.signal_axis = check.journal.signal_axis or axis_from_record(self.record)
+        for note in self._repairs:
+            self.record.event("store_repaired", message=note)
+        if check.record_problem:
+            self.record.event("record_rebuilt_from_journal", reason=check.record_problem)
         self._design = self._initial_design(self.settings.n_init)  # same seed -> same design
         if ckpt is not None:
             self.state = LoopState(**ckpt["loop"])
@@ -279,19 +325,12 @@ class Experiment(InterventionsMixin):
                           replay=len(self._replay))
         log.info("resumed %s: %d measurements kept, %d to replay", d, len(rows), len(self._replay))
 
-    def _reopen_record(self, rows: list[StepRow]) -> Record:
-        path = self.out_dir / "record.h5"
-        try:
-            rec = Record.open(path, "a")
-        except RecordError as err:
-            if path.exists():
-                bad = path.with_name(f"record.corrupt-{int(time.time())}.h5")
-                shutil.move(path, bad)
-                log.error("record unreadable (%s): kept as %s, rebuilt from the journal", err, bad.name)
-            rec = Record.create(path, self.overview, self.candidates, self.config_yaml, self.truth)
-            rec.event("record_rebuilt_from_journal", reason=str(err))
-        for r in rows[len(rec):]:
-            rec.append(r)
+    def _reopen_record(self, check: StoreCheck) -> Record:
+        """The record, completed or rebuilt from the journal (see :func:`agent.consistency.repair_store`)."""
+        rec, self._repairs = repair_store(check, lambda: Record.create(
+            self.out_dir / "record.h5", self.overview, self.candidates, self.config_yaml, self.truth))
+        for note in self._repairs:
+            log.warning("%s", note)
         return rec
 
     def _initial_design(self, n: int) -> list[int]:
@@ -353,6 +392,7 @@ class Experiment(InterventionsMixin):
                 self.journal.close()
             if self.record is not None:
                 self.record.close()
+            self._unlock_run()
 
     def request_stop(self, reason: str = StopReason.USER) -> None:
         """Ask the loop to stop after the measurement in progress (thread- and signal-safe)."""
@@ -668,7 +708,7 @@ class Experiment(InterventionsMixin):
         ``(row, frame)`` for :meth:`_complete`; other results pass through unchanged."""
         if isinstance(result, Frame):
             row = self._make_row(i, decision, result)
-            self.journal.append(row)
+            self.journal.append(row, result.signal_axis)
             return row, result
         return result
 
@@ -693,6 +733,7 @@ class Experiment(InterventionsMixin):
             record.event("measurement_failed", step=st.step, index=i, error=type(result).__name__,
                          message=str(result))
             log.warning("candidate %d failed and is skipped: %s", i, result)
+            self._count_failure(False)
             self._checkpoint()
             return None
         if isinstance(result, StepRow):  # replayed from the journal after a resume
@@ -709,12 +750,25 @@ class Experiment(InterventionsMixin):
         if np.all(np.isfinite(values)):
             st.measured.append(row.index)
             st.y.append(float(values[0]) if values.size == 1 else [float(v) for v in values])
+            self._count_failure(True)
         else:
             st.failed.append(row.index)
+            self._count_failure(False)
         if math.isfinite(row.dose_e):
             st.total_dose_e += row.dose_e
         self._checkpoint()
         return row
+
+    def _count_failure(self, usable: bool) -> None:
+        """K unusable measurements in a row (``experiment.max_consecutive_failures``) stop the run:
+        an instrument or reward that keeps failing must not burn the whole dose budget."""
+        st, k = self.state, self.settings.max_consecutive_failures
+        st.consecutive_failures = 0 if usable else st.consecutive_failures + 1
+        if k and st.consecutive_failures >= k and not self._stop.is_set():
+            assert self.record is not None
+            self.record.event("failing_measurements", step=st.step, consecutive=st.consecutive_failures)
+            log.error("%d unusable measurements in a row: stopping", st.consecutive_failures)
+            self.request_stop(f"{StopReason.FAILING}: {st.consecutive_failures} unusable in a row")
 
     def _make_row(self, i: int, decision: _Decision, frame: Frame) -> StepRow:
         cand = self.candidates

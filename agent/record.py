@@ -32,7 +32,7 @@ from drivers.frames import Axis, Frame
 
 from .candidates import CandidateSet
 
-__all__ = ["Record", "StepRow", "RecordError", "RECORD_VERSION"]
+__all__ = ["Record", "StepRow", "RecordError", "RECORD_VERSION", "axis_from_dict"]
 
 RECORD_VERSION = 1
 _STR = h5py.string_dtype(encoding="utf-8")
@@ -98,6 +98,16 @@ STEP_FIELDS: dict[str, tuple[Any, tuple[int, ...]]] = {
 }
 
 
+def axis_from_dict(d: dict[str, Any]) -> Axis:
+    """The axis written by ``Axis.to_dict()`` (a 4D-STEM ``PatternAxis`` keeps its pattern shape)."""
+    if "pattern_shape" in d:
+        from drivers.fourd.patterns import PatternAxis
+
+        return PatternAxis(d["name"], d["units"], np.asarray(d["values"], dtype=np.float64),
+                           pattern_shape=tuple(d["pattern_shape"]), k_mrad_per_px=d["k_mrad_per_px"])
+    return Axis(d["name"], d["units"], np.asarray(d["values"], dtype=np.float64))
+
+
 def _axes_json(axes: Iterable[Axis]) -> str:
     return json.dumps([a.to_dict() for a in axes])
 
@@ -111,6 +121,9 @@ class Record:
         # writers on two threads (a pipelined loop journals faults from its acquisition thread
         # while the main thread appends rows): each write is whole before the next starts
         self._write_lock = threading.RLock()
+        #: where events are journaled before they are written here (``agent.journal.Journal``);
+        #: None while the record is rebuilt from the journal itself
+        self.journal: Any = None
 
     # ---------------------------------------------------------------- creation and reading
     @classmethod
@@ -126,8 +139,10 @@ class Record:
         path = Path(path)
         if path.exists():
             raise RecordError(f"{path} exists: a run directory is never overwritten; choose a new one")
-        # No HDF5 file lock: a viewer may read the live record while the run appends to it.
-        h5 = h5py.File(path, "w", libver="latest", locking=False)
+        # No HDF5 file lock, and the v1.8 file format: a viewer may read the live record while the
+        # run appends to it, and a record left by a kill opens again (the newest format marks the
+        # file "open for write" until a clean close, and refuses every later open).
+        h5 = h5py.File(path, "w", libver=("earliest", "v108"), locking=False)
         h5.attrs["version"] = RECORD_VERSION
         h5.attrs["config"] = config_yaml
         g = h5.create_group("overview")
@@ -169,12 +184,13 @@ class Record:
         return cls(h5, path)
 
     # ---------------------------------------------------------------- writing
-    def append(self, row: StepRow, signal_axis: Axis | None = None) -> None:
-        """Write one measurement and flush it to disk."""
+    def append(self, row: StepRow, signal_axis: Axis | None = None, replay: bool = False) -> None:
+        """Write one measurement and flush it to disk (``replay``: copied from the journal, whose
+        events are copied separately, so none is raised again here)."""
         with self._write_lock:
-            self._append(row, signal_axis)
+            self._append(row, signal_axis, replay)
 
-    def _append(self, row: StepRow, signal_axis: Axis | None) -> None:
+    def _append(self, row: StepRow, signal_axis: Axis | None, replay: bool = False) -> None:
         s = self._h5["steps"]
         m = s["step"].shape[0]
         values = asdict(row)
@@ -192,8 +208,9 @@ class Record:
         spec_ds = s["spectrum"]
         if spectrum.size != spec_ds.shape[1]:
             # Keep the row aligned: store NaNs and say why, never drop the measurement silently.
-            self.event("spectrum_shape_mismatch", step=row.step, got=int(spectrum.size),
-                       expected=int(spec_ds.shape[1]))
+            if not replay:
+                self.event("spectrum_shape_mismatch", step=row.step, got=int(spectrum.size),
+                           expected=int(spec_ds.shape[1]))
             spectrum = np.full(spec_ds.shape[1], np.nan)
         spec_ds.resize(m + 1, axis=0)
         spec_ds[m] = spectrum
@@ -208,12 +225,24 @@ class Record:
 
     def event(self, kind: str, **fields: Any) -> None:
         """Append one event (fault, health warning, intervention) as a JSON line, flushed."""
+        text = json.dumps({"kind": kind, **fields}, default=str)
+        with self._write_lock:  # journal first (the source of truth), in the same order as here
+            if self.journal is not None:
+                self.journal.event(text)
+            self.append_event_text(text)
+
+    def append_event_text(self, text: str) -> None:
+        """Write one event's JSON text as it is (a rebuild copies the journal's events this way)."""
         with self._write_lock:
             ds = self._h5["events"]
             n = ds.shape[0]
             ds.resize(n + 1, axis=0)
-            ds[n] = json.dumps({"kind": kind, **fields}, default=str)
+            ds[n] = text
             self._h5.flush()
+
+    def event_texts(self) -> list[str]:
+        """Every event's JSON text, in order."""
+        return [v.decode() if isinstance(v, bytes) else str(v) for v in self._h5["events"][...]]
 
     def write_maps(self, **maps: np.ndarray) -> None:
         """Replace the latest predicted maps (e.g. ``mean=``, ``std=``), flushed."""

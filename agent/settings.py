@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -10,6 +11,46 @@ __all__ = ["ConfigError", "OverviewSettings", "CandidateSettings", "ExperimentSe
 
 class ConfigError(ValueError):
     """A setting is invalid; the message names the field and how to fix it."""
+
+
+def _coerce(name: str, value: Any, annotation: Any) -> Any:
+    """``value`` as the type the field declares, or :class:`ConfigError` (field, value, fix).
+
+    Integers must be whole numbers (``1e9`` is taken as 1000000000, ``12.7`` and ``"abc"`` are
+    refused, never rounded); reals must be finite numbers; switches true/false; texts text.
+    """
+    kind = str(annotation).replace("typing.", "")
+    optional = kind.startswith("Optional[")
+    if optional:
+        kind = kind[len("Optional["):-1]
+    if value is None:
+        if optional:
+            return None
+        raise ConfigError(f"{name}=null is not allowed; give a value (see conf/experiment/default.yaml)")
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{name}={value!r} is not an integer; give a whole number, e.g. {name}=10")
+        if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+            raise ConfigError(f"{name}={value!r} is not a whole number (it is never rounded); "
+                              f"give an integer, e.g. {name}={int(value) if math.isfinite(value) else 10}")
+        return int(value)
+    if kind == "float":
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ConfigError(f"{name}={value!r} is not a finite number; give one, e.g. {name}=0.05")
+        return float(value)
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name}={value!r} is not a switch; give {name}=true or {name}=false")
+        return value
+    if kind == "str":
+        if not isinstance(value, str):
+            raise ConfigError(f"{name}={value!r} is not text; give a name, e.g. {name}=...")
+        return value
+    if kind == "list[int]":
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{name}={value!r} must be a list [ny, nx] of integers")
+        return [_coerce(f"{name}[{k}]", v, "int") for k, v in enumerate(value)]
+    return value
 
 
 @dataclass
@@ -38,6 +79,8 @@ class ExperimentSettings:
 
     ``steps`` is the measurement budget in total, seed points included: the first ``n_init``
     positions come from the ``init`` design (``"sobol"`` or ``"random"``), the rest from the policy.
+    ``max_consecutive_failures`` unusable measurements in a row (failed, or without a reward) stop
+    the run with its own stop reason (0: never).
     """
 
     steps: int = 100
@@ -50,6 +93,7 @@ class ExperimentSettings:
     q: int = 1
     allow_remeasure: bool = False
     max_retries: int = 2
+    max_consecutive_failures: int = 5
     retry_backoff_s: float = 0.05
     threads: int = 1
     pipeline: bool = False
@@ -76,6 +120,8 @@ class ExperimentSettings:
             (self.exposure_s > 0, f"experiment.exposure_s={self.exposure_s} must be > 0 seconds"),
             (self.q >= 1, f"experiment.q={self.q} must be >= 1 (points chosen per decision)"),
             (self.max_retries >= 0, f"experiment.max_retries={self.max_retries} must be >= 0"),
+            (self.max_consecutive_failures >= 0,
+             f"experiment.max_consecutive_failures={self.max_consecutive_failures} must be >= 0 (0: off)"),
             (self.threads >= 1, f"experiment.threads={self.threads} must be >= 1"),
             (self.drift_every >= 0,
              f"experiment.drift_every={self.drift_every} must be >= 0 (0: no drift correction)"),
@@ -115,12 +161,18 @@ class ExperimentSettings:
                 )
             if key in nested:
                 sub = nested[key]
+                if value is not None and not isinstance(value, dict):
+                    raise ConfigError(f"experiment.{key}={value!r} must be a group of settings "
+                                      f"({', '.join(sorted(sub.__dataclass_fields__))})")
                 unknown = set(value or {}) - set(sub.__dataclass_fields__)
                 if unknown:
                     raise ConfigError(
                         f"experiment.{key}.{sorted(unknown)[0]} is not a setting; known: "
                         f"{', '.join(sorted(sub.__dataclass_fields__))}"
                     )
-                value = sub(**(value or {}))
+                value = sub(**{k: _coerce(f"experiment.{key}.{k}", v, sub.__dataclass_fields__[k].type)
+                               for k, v in (value or {}).items()})
+            else:
+                value = _coerce(f"experiment.{key}", value, cls.__dataclass_fields__[key].type)
             kwargs[key] = value
         return cls(**kwargs).validate()

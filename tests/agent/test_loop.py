@@ -211,15 +211,15 @@ def test_pipelined_detector_starts_the_next_point_once_the_last_is_journaled(tmp
 
     journal_append, record_append = Journal.append, Record.append
 
-    def journal(self, row):
-        journal_append(self, row)
+    def journal(self, row, *a, **k):
+        journal_append(self, row, *a, **k)
         events.append("journal")
         probe_set.clear()
 
-    def record(self, row, axis):
+    def record(self, row, axis=None, *a, **k):
         overlapped = probe_set.wait(2.0)  # the worker placed the next probe meanwhile
         events.append("record+" if overlapped else "record")
-        record_append(self, row, axis)
+        record_append(self, row, axis, *a, **k)
 
     monkeypatch.setattr(Journal, "append", journal)
     monkeypatch.setattr(Record, "append", record)

@@ -1,0 +1,198 @@
+"""Preflight: settings checked against the instrument and the data before the first dose.
+
+Found one measurement at a time these cost a night: an exposure above the driver's limit or a reward
+that cannot evaluate on the driver's signal axis burn the whole dose budget with nothing usable, a
+window of 1000 px on a 256 px overview allocates gigabytes, NaN in a replay makes every truth metric
+NaN. Each check raises :class:`PreflightError` (a :class:`~agent.settings.ConfigError`: exit code 2)
+whose one-line message names the setting, its value and the fix.
+
+* :func:`check_driver` -- before the overview: exposure, detectors and field of view against
+  ``driver.capabilities()``, the reward on the driver's signal axis, NaN/inf in replay data;
+* :func:`check_overview` -- after the overview, before the candidates are built: NaN/inf in the
+  image, window and margin against its size, a memory estimate of the candidate arrays against the
+  available memory, the step budget against the number of candidates.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from typing import Any, Callable
+
+import numpy as np
+
+from drivers.errors import DriverError
+from drivers.frames import Axis, Frame
+
+from .candidates import CandidateConfigError, _axis_counts
+from .settings import ConfigError, ExperimentSettings
+
+__all__ = ["PreflightError", "check_driver", "check_overview", "driver_signal_axis",
+           "candidate_bytes", "available_memory_bytes"]
+
+log = logging.getLogger(__name__)
+
+#: Bytes per patch pixel at the peak of building the candidates (a float64 gather, then float32).
+_BYTES_PER_PATCH_PX = 12
+#: Share of the available memory the candidate arrays may take (models and copies need the rest).
+_MEMORY_SHARE = 0.5
+
+
+class PreflightError(ConfigError):
+    """A setting does not fit the instrument, the data or the machine (field, value, fix)."""
+
+
+def _inner_chain(driver: Any, depth: int = 8):
+    """The driver and every wrapped driver (safety layer, fault injector) through ``.inner``."""
+    seen = 0
+    while driver is not None and seen < depth:
+        yield driver
+        driver, seen = getattr(driver, "inner", None), seen + 1
+
+
+def driver_signal_axis(driver: Any) -> Axis | None:
+    """The signal axis the driver's spectra will have, when the driver exposes it without measuring
+    (emulators keep it as ``_axis``, replays as their recording's ``signal_axis``); else None."""
+    for d in _inner_chain(driver):
+        for getter in (lambda d: getattr(d, "signal_axis", None), lambda d: getattr(d, "_axis", None),
+                       lambda d: getattr(getattr(d, "_recording", None), "signal_axis", None)):
+            try:
+                axis = getter(d)
+            except Exception:  # noqa: BLE001 - a property that needs a connection
+                axis = None
+            if callable(axis) and not isinstance(axis, Axis):
+                continue
+            if isinstance(axis, Axis):
+                return axis
+    return None
+
+
+def _replay_recording(driver: Any) -> Any:
+    for d in _inner_chain(driver):
+        rec = getattr(d, "_recording", None)
+        if rec is not None and hasattr(rec, "cube"):
+            return rec
+    return None
+
+
+def _nonfinite(name: str, arr: Any, fix: str) -> None:
+    a = np.asarray(arr)
+    if a.dtype.kind not in "fc":
+        return
+    bad = int(a.size - np.count_nonzero(np.isfinite(a)))
+    if bad:
+        raise PreflightError(f"{name} holds {bad} NaN/inf value(s) of {a.size}; {fix}")
+
+
+def check_reward(reward: Callable[[np.ndarray, Axis], Any], axis: Axis, label: str = "reward") -> None:
+    """Evaluate ``reward`` on a smooth positive test spectrum on ``axis``; refuse one that cannot
+    evaluate there (window off the axis, wrong units, empty window, bad arguments). A reward that
+    merely dislikes the test spectrum's shape passes: real spectra decide that."""
+    from rewards.errors import EmptySpectrum, InvalidRewardConfig, WindowOutsideAxis, WrongAxis
+
+    x = np.linspace(0.0, 1.0, axis.size)
+    test = 100.0 + 50.0 * np.exp(-((x - 0.5) ** 2) / 0.02)
+    lo, hi = (float(np.nanmin(axis.values)), float(np.nanmax(axis.values))) if axis.size else (0, 0)
+    try:
+        reward(test, axis)
+    except (WindowOutsideAxis, WrongAxis, EmptySpectrum, InvalidRewardConfig) as err:
+        raise PreflightError(
+            f"{label} cannot evaluate on the driver's signal axis {axis.name!r} [{lo:g}, {hi:g}] "
+            f"{axis.units}: {str(err).splitlines()[0]}; set its window inside that range "
+            f"(e.g. reward.window_eV=[lo,hi]) or choose a reward for this detector") from None
+    except Exception as err:  # noqa: BLE001 - judged on real spectra, not on a test shape
+        log.debug("preflight: reward on a test spectrum raised %s (not refused)", err)
+
+
+def check_driver(settings: ExperimentSettings, driver: Any,
+                 reward: Callable[[np.ndarray, Axis], Any] | None = None) -> None:
+    """Settings against ``driver.capabilities()``, the reward against the signal axis, replay data."""
+    s = settings
+    try:
+        caps = driver.capabilities()
+    except (DriverError, AttributeError) as err:
+        log.warning("preflight: the driver declares no capabilities (%s); its limits are unchecked", err)
+        caps = None
+    if caps is not None:
+        max_exp = float(caps.max_exposure_s)
+        if math.isfinite(max_exp) and s.exposure_s > max_exp:
+            raise PreflightError(f"experiment.exposure_s={s.exposure_s:g} exceeds the driver's longest "
+                                 f"exposure of {max_exp:g} s; set experiment.exposure_s<={max_exp:g}")
+        dets = tuple(caps.detectors)
+        if dets and s.detector not in dets:
+            raise PreflightError(f"experiment.detector={s.detector!r} is not on this instrument; "
+                                 f"use one of {', '.join(dets)}")
+        if dets and s.overview.detector not in dets:
+            raise PreflightError(f"experiment.overview.detector={s.overview.detector!r} is not on this "
+                                 f"instrument; use one of {', '.join(dets)}")
+        max_fov = float(caps.max_fov_m)
+        if s.overview.fov_m is not None and math.isfinite(max_fov) and s.overview.fov_m > max_fov:
+            raise PreflightError(f"experiment.overview.fov_m={s.overview.fov_m:g} exceeds the driver's "
+                                 f"largest field of {max_fov:g} m; set experiment.overview.fov_m<={max_fov:g}")
+    rec = _replay_recording(driver)
+    if rec is not None:
+        fix = "clean the recording (or mask those pixels) before replaying it"
+        _nonfinite("the replay's spectrum cube", rec.cube, fix)
+        _nonfinite("the replay's structure image", rec.image, fix)
+    if reward is not None:
+        axis = driver_signal_axis(driver)
+        if axis is not None:
+            check_reward(reward, axis)
+    if s.overview.shape_px is not None:
+        _check_grid(s, tuple(int(v) for v in s.overview.shape_px))
+
+
+def _check_grid(s: ExperimentSettings, shape: tuple[int, int]) -> int:
+    """Window, margin and memory against an overview of ``shape``; returns the candidate count."""
+    c = s.candidates
+    ny, nx = shape
+    if c.window_px > min(ny, nx):
+        raise PreflightError(f"experiment.candidates.window_px={c.window_px} is larger than the overview "
+                             f"({ny} x {nx} px); set it to at most {min(ny, nx)} (typically 8-32)")
+    margin = c.window_px // 2 if c.margin_px is None else c.margin_px
+    try:
+        n = _axis_counts(ny, margin, c.stride_px, "y") * _axis_counts(nx, margin, c.stride_px, "x")
+    except CandidateConfigError as err:
+        raise PreflightError(f"experiment.{err}") from None
+    need = candidate_bytes(n, c.window_px)
+    avail = available_memory_bytes()
+    if avail is not None and need > _MEMORY_SHARE * avail:
+        raise PreflightError(
+            f"experiment.candidates.window_px={c.window_px} with stride_px={c.stride_px} makes {n} patches "
+            f"needing ~{need / 2**30:.1f} GiB, over half the {avail / 2**30:.1f} GiB available; use a "
+            f"smaller window_px or a larger stride_px")
+    if not s.allow_remeasure and s.steps > n:
+        raise PreflightError(f"experiment.steps={s.steps} exceeds the {n} candidates (each measured once); "
+                             f"set experiment.steps<={n} or experiment.allow_remeasure=true")
+    return n
+
+
+def check_overview(settings: ExperimentSettings, overview: Frame) -> int:
+    """The acquired overview: finite values, room for the grid, memory; returns the candidate count."""
+    data = np.asarray(overview.data)
+    if data.ndim != 2 or min(data.shape) < 2:
+        raise PreflightError(f"the overview has shape {data.shape}; expected a 2-D image (check "
+                             f"experiment.overview.shape_px and the driver)")
+    _nonfinite("the overview image", data, "check the detector or the replayed image")
+    return _check_grid(settings, (int(data.shape[0]), int(data.shape[1])))
+
+
+def candidate_bytes(n: int, window_px: int) -> int:
+    """Peak bytes of building ``n`` patches of ``window_px``^2 (float64 gather + float32 copy)."""
+    return int(n) * int(window_px) ** 2 * _BYTES_PER_PATCH_PX
+
+
+def available_memory_bytes() -> int | None:
+    """Memory available to this process (Linux ``MemAvailable``; None where unknown)."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
