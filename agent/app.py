@@ -83,7 +83,13 @@ def _rebuilder(cfg: DictConfig):
     import yaml
 
     def rebuild(group: str, overrides: list[str]) -> Any:
+        from .control import ControlError, validate_set
+
         node = OmegaConf.to_container(cfg[group]) if cfg.get(group) is not None else {}
+        try:  # the whitelist again, against the live config: never `_target_`, never a new object
+            validate_set(overrides, {group: node})
+        except ControlError as err:
+            raise ConfigError(str(err)) from None
         for item in overrides:
             key, value = item.split("=", 1)
             if key == group:

@@ -6,6 +6,12 @@ records it as an ``intervention`` event and moves the file to ``control/done/``.
 network or a second process on the instrument PC, and a command sent while the agent is down is
 applied when it resumes.
 
+Every command is validated when it is sent and again when the loop applies it; one that is invalid
+then (a hand-written file, a field it does not fit) is moved to ``control/rejected/`` with a
+``.reason.txt`` beside it and recorded as a rejected intervention: it never stops the run. ``set``
+changes only the existing plain keys of the ``policy`` and ``reward`` groups (or switches to one of
+the project's ``conf/policy|reward/*.yaml``): never ``_target_``, never a nested object.
+
 Commands (positions in overview pixels, or metres with ``--metres``)::
 
     pause | resume | stop
@@ -19,17 +25,118 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
-__all__ = ["Command", "ControlError", "send", "Inbox", "main", "VERBS"]
+__all__ = ["Command", "ControlError", "send", "Inbox", "main", "VERBS", "SET_GROUPS", "validate_set",
+           "to_pixels", "is_run_dir"]
 
 VERBS = ("pause", "resume", "stop", "veto", "force", "set")
+#: the config groups ``set`` may change mid-run
+SET_GROUPS = ("policy", "reward")
+_CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+_RUN_FILES = ("config.yaml", "journal.jsonl", "record.h5", "overview.npz")
+
+
+def is_run_dir(path: Path) -> bool:
+    """A folder an autoscope run wrote (its config, journal, record or overview)."""
+    return path.is_dir() and any((path / name).exists() for name in _RUN_FILES)
+
+
+def _plain(value: Any) -> bool:
+    if isinstance(value, (list, tuple)):
+        return all(_plain(v) for v in value)
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return value is None or isinstance(value, (bool, int, str))
+
+
+def validate_set(args: Sequence[str], nodes: Mapping[str, Any] | None = None) -> None:
+    """Refuse a ``set`` that is not a whitelisted change (:class:`ControlError` with the reason).
+
+    Args:
+        args: ``["policy=ucb", "policy.beta=4"]``.
+        nodes: the run's current ``{"policy": {...}, "reward": {...}}`` configs; a key must exist in
+            it (or in the config a ``group=NAME`` in the same command switches to). None: keys are
+            checked for form only (the loop checks them against the live config).
+    """
+    import yaml
+
+    if not args or any("=" not in a for a in args):
+        raise ControlError("`set` takes key=value pairs, e.g. `set policy=ucb policy.beta=4`")
+    current = {g: (dict(nodes[g]) if nodes and isinstance(nodes.get(g), Mapping) else None)
+               for g in SET_GROUPS}
+    for a in args:
+        key, value = a.split("=", 1)
+        parts = key.split(".")
+        group = parts[0]
+        if group not in SET_GROUPS:
+            raise ControlError(f"`set {a}`: only policy=..., policy.*=, reward=..., reward.*= can change mid-run")
+        if any(not p.isidentifier() or p.startswith("_") for p in parts):
+            raise ControlError(f"`set {a}`: {key!r} is not a settable key (no `_target_` or other `_` keys)")
+        if len(parts) == 1:
+            if not value.isidentifier() or not (_CONF_DIR / group / f"{value}.yaml").exists():
+                known = sorted(q.stem for q in (_CONF_DIR / group).glob("*.yaml"))
+                raise ControlError(f"`set {a}`: no conf/{group}/{value}.yaml; known: {', '.join(known)}")
+            current[group] = _load_group(group, value)
+            continue
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError as err:
+            raise ControlError(f"`set {a}`: the value is not valid YAML ({str(err).splitlines()[0]})") from None
+        if not _plain(parsed) or (isinstance(parsed, str) and "${" in parsed):
+            raise ControlError(f"`set {a}`: only numbers, text, true/false or lists of them may be set "
+                               f"(no objects, no interpolations, no NaN/inf)")
+        node = current[group]
+        if node is not None:
+            for p in parts[1:-1]:
+                node = node.get(p) if isinstance(node, Mapping) else None
+            if not isinstance(node, Mapping) or parts[-1] not in node or isinstance(node[parts[-1]], Mapping):
+                raise ControlError(f"`set {a}`: the current {group} has no plain setting {'.'.join(parts[1:])!r}")
+
+
+def _load_group(group: str, name: str) -> dict[str, Any] | None:
+    import yaml
+
+    try:
+        node = yaml.safe_load((_CONF_DIR / group / f"{name}.yaml").read_text())
+    except (OSError, yaml.YAMLError):
+        return None
+    return node if isinstance(node, dict) else None
+
+
+def to_pixels(verb: str, values: Sequence[float], metres: bool, axes: Sequence[Any] | None,
+              shape: tuple[int, int] | None) -> list[float]:
+    """veto/force positions in overview pixels, refused when not finite or outside the field.
+
+    ``axes``: the overview's (y, x) axes (needed for ``--metres``); ``shape``: its (ny, nx).
+    """
+    vals = [float(v) for v in values]
+    if not all(math.isfinite(v) for v in vals):
+        raise ControlError(f"`{verb} {' '.join(map(str, values))}`: positions must be finite numbers")
+    if metres:
+        if axes is None:
+            return vals
+        ay, ax = axes
+        out = []
+        for k, v in enumerate(vals):
+            axis = ay if (verb == "force" and k == 0) or (verb == "veto" and k < 2) else ax
+            out.append((v - axis.offset) / axis.scale if axis.scale else float("nan"))
+        vals = out
+    if shape is not None:
+        ny, nx = shape
+        ys, xs = (vals[:2], vals[2:]) if verb == "veto" else ([vals[0]], [vals[1]])
+        if not all(-0.5 <= y <= ny - 0.5 for y in ys) or not all(-0.5 <= x <= nx - 0.5 for x in xs):
+            unit = " (metres converted)" if metres else ""
+            raise ControlError(f"`{verb} {' '.join(map(str, values))}`: outside the field of view "
+                               f"(overview pixels y 0..{ny - 1}, x 0..{nx - 1}{unit})")
+    return vals
 
 
 class ControlError(ValueError):
@@ -71,16 +178,12 @@ def parse(verb: str, args: Sequence[str], metres: bool = False) -> Command:
             raise ControlError(f"`{verb}` needs {need} numbers: {form}")
         try:
             values = [float(a) for a in args]
-        except ValueError as err:
+        except (TypeError, ValueError) as err:
             raise ControlError(f"`{form}`: {err}") from err
+        to_pixels(verb, values, metres, None, None)  # finite
     else:  # set
-        if not args or any("=" not in a for a in args):
-            raise ControlError("`set` takes key=value pairs, e.g. `set policy=ucb policy.beta=4`")
-        for a in args:
-            key = a.split("=", 1)[0]
-            if key.split(".")[0] not in ("policy", "reward"):
-                raise ControlError(f"`set {a}`: only policy=..., policy.*=, reward=..., reward.*= can change mid-run")
-        values = list(args)
+        validate_set([str(a) for a in args])
+        values = [str(a) for a in args]
     return Command(verb, values, metres, time.time(), uuid.uuid4().hex[:8])
 
 
@@ -108,25 +211,34 @@ class Inbox:
         """Every pending command in order as ``(command or None if unreadable, text, path)``."""
         out = []
         for path in sorted(self.inbox.glob("*.json")):
-            text = path.read_text()
             try:
+                text = path.read_text(encoding="utf-8", errors="replace")
                 out.append((Command.from_json(text), text, path))
-            except (ValueError, KeyError) as err:
-                out.append((None, f"{text!r}: {err}", path))
+            except (ValueError, KeyError, TypeError, AttributeError, OSError) as err:
+                out.append((None, f"unreadable command ({type(err).__name__}: {err})", path))
         return out
 
     def archive(self, path: Path) -> None:
         os.replace(path, self.done / path.name)
 
+    def reject(self, path: Path, reason: str) -> Path:
+        """Move a refused command to ``control/rejected/`` with ``<name>.reason.txt`` beside it."""
+        rejected = self.inbox.parent / "rejected"
+        rejected.mkdir(parents=True, exist_ok=True)
+        (rejected / f"{path.name}.reason.txt").write_text(reason + "\n")
+        os.replace(path, rejected / path.name)
+        return rejected / path.name
+
 
 def _status(run_dir: Path) -> str:
-    from .journal import read_journal
+    """Progress from the journal, after the store's consistency check (``RunStoreError`` if damaged)."""
+    from .consistency import check_store
 
-    rows = read_journal(run_dir / "journal.jsonl")
+    check = check_store(run_dir)
+    rows = check.journal.rows
+    store = check.summary() + "".join(f"\n  {n}" for n in check.notes)
     if not rows:
-        return f"{run_dir}: no measurements yet"
-    import math
-
+        return f"{run_dir}: no measurements yet\n{store}"
     good = [r for r in rows if math.isfinite(r.reward)]
     best = max(good, key=lambda r: r.reward) if good else None
     pending = len(list((run_dir / "control" / "inbox").glob("*.json")))
@@ -135,7 +247,29 @@ def _status(run_dir: Path) -> str:
         line += f", best {best.reward:.4g} at pixel {best.yx_px} (step {best.step})"
     if (run_dir / "summary.json").exists():
         line += ", finished (summary.json written)"
-    return line + f", {pending} command(s) waiting"
+    return line + f", {pending} command(s) waiting\n{store}"
+
+
+def _check_against_run(run_dir: Path, cmd: Command) -> None:
+    """veto/force against the run's overview, set against its config (where those files are readable)."""
+    if cmd.verb in ("veto", "force") and (run_dir / "overview.npz").exists():
+        from .record import RecordError
+        from .runfiles import load_overview
+
+        try:
+            ov = load_overview(run_dir / "overview.npz")
+        except RecordError:
+            return
+        to_pixels(cmd.verb, cmd.args, cmd.metres, ov.axes, tuple(ov.data.shape))
+    elif cmd.verb == "set" and (run_dir / "config.yaml").exists():
+        import yaml
+
+        try:
+            cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
+        except (OSError, yaml.YAMLError):
+            return
+        if isinstance(cfg, dict):
+            validate_set(cmd.args, cfg)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -145,15 +279,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("verb", choices=VERBS + ("status",))
     ap.add_argument("args", nargs="*", help="command arguments (see `autoscope-ctl --help`)")
     ap.add_argument("--metres", action="store_true", help="veto/force positions are in metres")
-    ns = ap.parse_args(argv)
-    if not ns.run_dir.is_dir():
-        print(f"autoscope-ctl: {ns.run_dir} is not a run directory", file=sys.stderr)
+    try:
+        ns = ap.parse_args(argv)
+    except SystemExit as exit_:  # argparse printed its one-line usage error
+        return int(exit_.code or 0) and 2
+    if not is_run_dir(ns.run_dir):
+        print(f"autoscope-ctl: {ns.run_dir} is not a run directory (no config.yaml, journal.jsonl, "
+              f"record.h5 or overview.npz); give the folder the run writes", file=sys.stderr)
         return 2
     if ns.verb == "status":
-        print(_status(ns.run_dir))
+        from .record import RecordError
+
+        try:
+            print(_status(ns.run_dir))
+        except RecordError as err:
+            print(f"autoscope-ctl: {str(err).splitlines()[0]}", file=sys.stderr)
+            return 3
         return 0
     try:
         cmd = parse(ns.verb, ns.args, ns.metres)
+        _check_against_run(ns.run_dir, cmd)
     except ControlError as err:
         print(f"autoscope-ctl: {err}", file=sys.stderr)
         return 2

@@ -8,13 +8,13 @@ Switching the reward recomputes every target from the recorded spectra: nothing 
 from __future__ import annotations
 
 import logging
+import math
 
 import numpy as np
 
-from drivers.errors import DriverError
 from rewards.errors import RewardError
 
-from .control import Command
+from .control import Command, ControlError, parse, to_pixels
 from .runfiles import axis_from_record
 
 __all__ = ["InterventionsMixin"]
@@ -26,30 +26,31 @@ class InterventionsMixin:
     """Applies control commands to the experiment's state (see :mod:`agent.control`)."""
 
     def _poll_control(self) -> None:
+        """Apply every command in the inbox; an invalid one is rejected (moved to
+        ``control/rejected/``, recorded) and never stops the run."""
         if self._inbox is None:
             return
         for cmd, text, path in self._inbox.take():
             try:
                 if cmd is None:
-                    raise ValueError(f"unreadable command {text}")
-                self._apply(cmd)
-                self.record.event("intervention", verb=cmd.verb, args=cmd.args, metres=cmd.metres,
-                                  id=cmd.id, outcome="applied")
-            except (ValueError, KeyError, DriverError) as err:
-                self.record.event("intervention", text=text, outcome=f"refused: {err}")
-                log.error("control command refused: %s", err)
+                    raise ControlError(text)
+                # validated again here: the file may have been written by hand, or by an older ctl
+                checked = parse(cmd.verb, [str(a) for a in cmd.args], cmd.metres)
+                self._apply(Command(checked.verb, checked.args, cmd.metres, cmd.sent_at, cmd.id))
+            except Exception as err:  # noqa: BLE001 - no command may crash the loop
+                reason = f"{type(err).__name__}: {err}".splitlines()[0][:500]
+                self.record.event("intervention", text=text[:2000], id=getattr(cmd, "id", ""),
+                                  outcome=f"rejected: {reason}")
+                log.error("control command rejected: %s", reason)
+                self._inbox.reject(path, reason)
+                continue
+            self.record.event("intervention", verb=cmd.verb, args=cmd.args, metres=cmd.metres,
+                              id=cmd.id, outcome="applied")
             self._inbox.archive(path)
 
     def _to_pixels(self, cmd: Command, values: list[float]) -> list[float]:
-        if not cmd.metres:
-            return values
         assert self.overview is not None
-        ay, ax = self.overview.axes
-        out = []
-        for k, v in enumerate(values):
-            axis = ay if (cmd.verb == "force" and k == 0) or (cmd.verb == "veto" and k < 2) else ax
-            out.append((v - axis.offset) / axis.scale)
-        return out
+        return to_pixels(cmd.verb, values, cmd.metres, self.overview.axes, tuple(self.overview.data.shape))
 
     def _apply(self, cmd: Command) -> None:
         cand = self.candidates
@@ -72,7 +73,21 @@ class InterventionsMixin:
         elif cmd.verb == "force":
             py, px = self._to_pixels(cmd, [float(v) for v in cmd.args])
             d2 = (cand.yx_px[:, 0] - py) ** 2 + (cand.yx_px[:, 1] - px) ** 2
-            st.forced.append(int(np.argmin(d2)))
+            i = int(np.argmin(d2))
+            reach = max(float(cand.stride), cand.window / 2.0)
+            if math.sqrt(float(d2[i])) > reach:
+                raise ControlError(f"force {py:g} {px:g}: no candidate within {reach:g} px (the nearest is "
+                                   f"at {tuple(int(v) for v in cand.yx_px[i])})")
+            if i in set(st.vetoed) or i in set(st.failed):
+                raise ControlError(f"force: candidate {i} is vetoed or failed")
+            if i in set(st.measured) and not self.settings.allow_remeasure:
+                raise ControlError(f"force: candidate {i} at {tuple(int(v) for v in cand.yx_px[i])} was "
+                                   f"measured already (experiment.allow_remeasure=false)")
+            if self.dose is not None and bool(self.dose.damaged[i]):
+                raise ControlError(f"force: candidate {i} reached the dose limit")
+            if i in set(st.forced):
+                raise ControlError(f"force: candidate {i} is already queued")
+            st.forced.append(i)
         elif cmd.verb == "set":
             self._apply_set([str(a) for a in cmd.args], record=True)
         else:

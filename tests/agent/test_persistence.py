@@ -72,6 +72,7 @@ def test_control_parse_refuses_malformed(verb, args, match):
 
 
 def test_ctl_cli_writes_ordered_commands(tmp_path, capsys):
+    (tmp_path / "journal.jsonl").touch()  # a run folder (autoscope-ctl refuses any other)
     assert ctl_main([str(tmp_path), "veto", "0", "10", "5", "6"]) == 0
     assert ctl_main([str(tmp_path), "set", "policy=ucb", "policy.beta=4"]) == 0
     assert ctl_main([str(tmp_path), "force", "1"]) == 2
