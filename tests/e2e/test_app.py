@@ -111,9 +111,24 @@ def test_sigint_stops_cleanly_with_summary(tmp_path):
         time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=120)
-    assert proc.returncode == 0, out
+    assert proc.returncode == 5, out  # ExitCode.SIGNAL: a scheduler tells it from a finished run
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["stop_reason"].startswith("stopped by signal SIGINT")
     rec = Record.open(run_dir / "record.h5")
     assert len(rec) == summary["n_measured"] + summary["n_failed"] >= 12
     assert len(rec) == _journal_rows(run_dir)
+
+
+@pytest.mark.parametrize("override, match", [
+    ("experiment.exposure_s=100", "experiment.exposure_s=100 exceeds"),
+    ("experiment.steps=abc", "experiment.steps='abc' is not an integer"),
+    ("reward.window_eV=[100,200]", "reward cannot evaluate on the driver's signal axis"),
+    ("reward=edge_intensity", "reward cannot evaluate on the driver's signal axis"),
+    ("experiment.steps=1e9", "experiment.steps=1000000000 exceeds the 3249 candidates"),
+])
+def test_refused_configuration_exits_2_with_one_line(tmp_path, override, match):
+    proc = subprocess.run([str(BIN / "autoscope"), override, "experiment.progress=false",
+                           f"hydra.run.dir={tmp_path / 'r'}"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    assert match in proc.stderr and "Traceback" not in proc.stderr + proc.stdout
+    assert not (tmp_path / "r" / "journal.jsonl").exists()
