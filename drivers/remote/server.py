@@ -88,6 +88,8 @@ class ServiceBase:
         self._busy_lock = threading.Lock()
         self._started_s = time.time()
         self.calls = 0
+        self._local = threading.local()  # the session of the call on this thread
+        self._owner: str | None = None  # the session whose request holds the driver now
         self.sessions = SessionTracker(watchdog_s, self._on_trip)
 
     # -- authentication -------------------------------------------------------------------
@@ -119,6 +121,7 @@ class ServiceBase:
         sess = annotations.get("SESS")
         session_id = bytes(sess).decode("ascii", "replace") if sess else f"conn-{id(conn)}"
         self.sessions.begin_call(session_id, conn)
+        self._local.session = session_id
         self.calls += 1
         try:
             yield
@@ -133,11 +136,13 @@ class ServiceBase:
         with self._driver_lock:
             with self._busy_lock:
                 self._busy += 1
+                previous, self._owner = self._owner, getattr(self._local, "session", None)
             try:
                 yield self._driver
             finally:
                 with self._busy_lock:
                     self._busy -= 1
+                    self._owner = previous
 
     def _session_id(self) -> str | None:
         sess = (current_context.annotations or {}).get("SESS")
@@ -145,10 +150,15 @@ class ServiceBase:
 
     # -- watchdog action ------------------------------------------------------------------
     def _on_trip(self, session_id: str, reason: str) -> None:
+        """Stop only what the tripping session runs: another session's acquisition goes on (it
+        holds the beam, and its own watchdog guards it); an idle driver is blanked."""
         with self._busy_lock:
-            busy = self._busy > 0
-        if busy:
-            self._driver.stop()  # aborts the running acquisition and blanks
+            busy, owner = self._busy > 0, self._owner
+        if busy and owner == session_id:
+            self._driver.stop()  # aborts the tripping session's acquisition and blanks
+        elif busy:
+            log.warning("watchdog: session %s tripped (%s) while session %s acquires: left running",
+                        session_id[:8], reason, str(owner)[:8])
         else:
             with self._driver_lock:
                 self._driver.blank()
