@@ -258,3 +258,15 @@ def test_status_reports_the_store_and_refuses_a_damaged_one(crashed, tmp_path, c
     assert ctl([str(tmp_path / "plain"), "status"]) == 2
     assert "not a run" in capsys.readouterr().err
     json  # noqa: B018
+
+
+@pytest.mark.parametrize("damage", [b"\0" * 300, b"{{{{ not: [yaml", b""])
+def test_damaged_config_yaml_exits_3_with_one_line(crashed, tmp_path, capsys, damage):
+    from agent.app import resume_main
+
+    d = _copy(crashed, tmp_path)
+    (d / "config.yaml").write_bytes(damage)
+    assert resume_main([str(d)]) == 3
+    err = capsys.readouterr().err
+    assert "config.yaml is damaged" in err and len(err.strip().splitlines()) == 1
+    assert resume_main([str(tmp_path / "nowhere")]) == 3
