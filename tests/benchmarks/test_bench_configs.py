@@ -29,6 +29,8 @@ METHODS = {
     "coord_gp_ei": ("policies.LogEI", "agent.surrogates.CoordinateGP"),
     "dkl_ei": ("policies.LogEI", "agent.surrogates.DKLSurrogate"),
     "dkl_ucb": ("policies.UCB", "agent.surrogates.DKLSurrogate"),
+    "gpcam": ("policies.UCB", "agent.surrogates.gpcam_gp.GpcamGP"),
+    "gpax_ei": ("policies.LogEI", "agent.surrogates.gpax_vidkl.GpaxViDKL"),
 }
 
 
@@ -51,6 +53,29 @@ def test_method_configs_pair_policy_and_surrogate(method: str) -> None:
     assert cfg.bench.method == method and cfg.surrogate.seed == 7
     assert cfg.experiment.plots is False and cfg.experiment.progress is False
     assert BenchSettings.from_mapping(cfg.bench).method == method
+
+
+def test_peer_methods_use_the_peers_own_settings() -> None:
+    gpcam = _compose("method=gpcam", "dataset=kpfm")
+    assert gpcam.policy.beta == 9.0  # sqrt(9) = 3 std: gpCAM's built-in "ucb"
+    assert gpcam.surrogate.noise_variance is None  # gpCAM's default noise
+
+
+def test_structure_method_runs_without_the_pretrained_model() -> None:
+    text = (CONF_DIR / "method" / "structure_ei.yaml").read_text()
+    assert "override /surrogate: structure" in text and "override /policy: logei" in text
+    if not (CONF_DIR / "surrogate" / "structure.yaml").is_file():
+        pytest.skip("conf/surrogate/structure.yaml (the structure surrogate) is not there yet")
+    cfg = _compose("method=structure_ei", "dataset=kpfm")
+    assert cfg.bench.method == "structure_ei" and cfg.surrogate.pretrained is None
+
+
+def test_budgets_are_five_to_ten_percent_of_the_candidates() -> None:
+    sizes = {"bruker_mineral_eds": 900, "bruker_p45_eds": 1900, "bruker_tem_eds": 1024, "jeol_eds": 1024,
+             "kpfm": 400, "ncem_eds": 1024, "pto_beps": 2500}
+    for dataset, n in sizes.items():
+        steps = _compose(f"dataset={dataset}", "method=random").experiment.steps
+        assert 0.05 * n <= steps <= 0.10 * n, (dataset, steps, n)
 
 
 def test_launcher_and_report_callback_configs() -> None:
