@@ -55,6 +55,7 @@ class StoreCheck:
     checkpoint_rows: int | None = None
     record_rows: int | None = None
     record_problem: str = ""
+    record_unclean: bool = False
     notes: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
@@ -68,6 +69,8 @@ class StoreCheck:
             todo.append(f"partial last journal line ({len(self.journal.partial)} bytes) to cut")
         if self.record_problem:
             todo.append(f"record to rebuild from the journal ({self.record_problem})")
+        elif self.record_unclean:
+            todo.append("record not closed cleanly (a kill, or being written): rebuilt from the journal")
         elif self.record_rows is not None and self.record_rows < len(self.journal.rows):
             todo.append(f"{len(self.journal.rows) - self.record_rows} row(s) to copy into the record")
         return line + ("; on resume: " + "; ".join(todo) if todo else "; consistent")
@@ -126,6 +129,7 @@ def _check_record(path: Path, contents: JournalContents, out: StoreCheck) -> Non
     try:
         n = len(rec)
         out.record_rows = n
+        out.record_unclean = not rec.closed_cleanly
         rows = contents.rows
         if n > len(rows):
             raise RunStoreError(
@@ -203,7 +207,16 @@ def repair_store(check: StoreCheck, create_record: Callable[[], Record]) -> tupl
         notes.append(f"cut a partial last journal line ({len(check.journal.partial)} bytes, kept as "
                      f"{aside.name})")
     path = d / "record.h5"
-    if check.record_problem:
+    rebuilt = bool(check.record_problem or check.record_unclean)
+    if not check.record_problem and check.record_unclean:
+        # its rows and events equal the journal's, but HDF5 written up to a kill may hold damage
+        # that only shows on the next write: rebuild, and drop the old copy (it held nothing more)
+        old = path.with_name(f"record.unclean-{time.time_ns()}.h5")
+        shutil.move(path, old)
+        rec = create_record()
+        old.unlink()
+        notes.append("record.h5 was not closed cleanly (killed): rebuilt from the journal")
+    elif check.record_problem:
         if path.exists():
             bad = path.with_name(f"record.corrupt-{time.time_ns()}.h5")
             shutil.move(path, bad)
@@ -221,7 +234,7 @@ def repair_store(check: StoreCheck, create_record: Callable[[], Record]) -> tupl
     have = len(rec.event_texts())
     for text in check.journal.events[have:]:
         rec.append_event_text(text)
-    if missing and not check.record_problem:
+    if missing and not rebuilt:
         notes.append(f"copied {len(missing)} journaled row(s) into record.h5")
     if len(rec) != len(rows):  # pragma: no cover - a bug, not damage
         rec.close()

@@ -144,6 +144,7 @@ class Record:
         # file "open for write" until a clean close, and refuses every later open).
         h5 = h5py.File(path, "w", libver=("earliest", "v108"), locking=False)
         h5.attrs["version"] = RECORD_VERSION
+        h5.attrs["closed_cleanly"] = 0  # 1 only after close(): a killed writer leaves 0
         h5.attrs["config"] = config_yaml
         g = h5.create_group("overview")
         g.create_dataset("image", data=np.asarray(overview.data, dtype=np.float32))
@@ -181,7 +182,16 @@ class Record:
         if "steps" not in h5 or h5.attrs.get("version") != RECORD_VERSION:
             h5.close()
             raise RecordError(f"{path} is not an autoscope record of version {RECORD_VERSION}")
+        if mode != "r":
+            h5.attrs["closed_cleanly"] = 0
+            h5.flush()
         return cls(h5, path)
+
+    @property
+    def closed_cleanly(self) -> bool:
+        """False when the last writer was killed (HDF5 is trusted only after a clean close: the
+        journal is the crash-safe copy). Records from before this flag count as clean."""
+        return bool(self._h5.attrs.get("closed_cleanly", 1))
 
     # ---------------------------------------------------------------- writing
     def append(self, row: StepRow, signal_axis: Axis | None = None, replay: bool = False) -> None:
@@ -256,8 +266,11 @@ class Record:
 
     def close(self) -> None:
         if self._h5.id.valid:
-            self._h5.flush()
-            self._h5.close()
+            with self._write_lock:
+                if self._h5.mode != "r":
+                    self._h5.attrs["closed_cleanly"] = 1
+                self._h5.flush()
+                self._h5.close()
 
     def __enter__(self) -> "Record":
         return self

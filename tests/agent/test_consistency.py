@@ -270,3 +270,28 @@ def test_damaged_config_yaml_exits_3_with_one_line(crashed, tmp_path, capsys, da
     err = capsys.readouterr().err
     assert "config.yaml is damaged" in err and len(err.strip().splitlines()) == 1
     assert resume_main([str(tmp_path / "nowhere")]) == 3
+
+
+def test_kill_9_mid_run_leaves_a_record_that_is_rebuilt_and_appendable(crashed, tmp_path):
+    """A writer killed by the OS (no clean close): HDF5 is not trusted, the journal rebuilds it."""
+    import os
+    import subprocess
+    import sys
+
+    d = tmp_path / "killed"
+    code = f"""
+import os, sys
+sys.path[:0] = [{os.getcwd()!r}, {os.path.join(os.getcwd(), 'tests', 'agent')!r}]
+from test_consistency import _experiment
+def die(exp, rows):
+    if exp._n_done() == 6:
+        os._exit(9)
+_experiment({str(d)!r}, on_step=die).run()
+"""
+    assert subprocess.run([sys.executable, "-c", code], timeout=120).returncode == 9
+    check = check_store(d)
+    assert check.record_unclean and "not closed cleanly" in check.summary()
+    idx, events, n = _resume_and_finish(d)
+    assert idx == crashed[1] and n == 14
+    assert any("not closed cleanly" in e for e in events)
+    assert not list(d.glob("record.unclean-*"))
