@@ -705,6 +705,13 @@ def write_report(root: str | Path, out_dir: str | Path | None = None, plots: boo
     for rs in runs.values():
         d = str(rs[-1]["dataset"])
         budget[d] = max(budget.get(d, 0), int(rs[-1]["step"]))
+    # a run still going (or killed) has no summary.json and stopped short of the budget: left out
+    incomplete = sorted(name for name, rs in runs.items()
+                        if int(rs[-1]["step"]) < budget[str(rs[-1]["dataset"])]
+                        and not (root / name / "summary.json").is_file())
+    for name in incomplete:
+        del runs[name]
+    rows = [r for r in rows if r["run"] not in set(incomplete)]
     finals = [final_of_run(rs, budget[str(rs[-1]["dataset"])]) for rs in runs.values()]
     cells = summarise_cells(finals, failed, confidence, baseline)
     rand = random_expectations(finals)
@@ -712,6 +719,9 @@ def write_report(root: str | Path, out_dir: str | Path | None = None, plots: boo
     notes = list(notes)
     if failed:
         notes.append(f"{len(failed)} run(s) failed: " + "; ".join(f"`{f['run']}` ({f['error']})" for f in failed))
+    if incomplete:
+        notes.append(f"{len(incomplete)} incomplete run(s) left out (no summary.json, short of the budget): "
+                     + ", ".join(f"`{n}`" for n in incomplete))
     csv_path = write_results_csv(rows, out / "results.csv")
     md_path = out / "results.md"
     md_path.write_text(render_markdown(cells, str(root), notes, rand, dataset_facts, baseline))

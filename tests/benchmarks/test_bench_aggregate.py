@@ -174,6 +174,16 @@ def test_random_expectation_is_exact(sweep: Path) -> None:
     assert "| dsA | 5 | 0.060 |" in md  # (5 + 1) / (2 * 50)
 
 
+def test_an_unfinished_run_is_left_out(sweep: Path) -> None:
+    # a run killed at step 3 of 5 (no summary.json) does not count as a finished run with recall 0
+    _write_run(sweep / "9_a_dkl_ei_s7", "dsA", "dkl_ei", 7, [0.0] * 3, [0.0] * 3, [1.0] * 3, [0.1] * 3, 0.1)
+    report = write_report(sweep, plots=False)
+    assert report.n_runs == 7 and next(c for c in report.cells if c.method == "dkl_ei").n_runs == 3
+    assert "1 incomplete run(s) left out" in report.results_md.read_text()
+    (sweep / "9_a_dkl_ei_s7" / "summary.json").write_text("{}")  # finished early (e.g. a stop): it counts
+    assert write_report(sweep, plots=False).n_runs == 8
+
+
 def test_dataset_facts_flag_an_unreliable_truth(sweep: Path, tmp_path: Path) -> None:
     facts = tmp_path / "facts.json"
     facts.write_text(json.dumps({"datasets": {
