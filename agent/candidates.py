@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from drivers.frames import Frame
+from drivers.frames import Axis, Frame
 
 __all__ = ["CandidateSet", "CandidateConfigError", "make_candidates", "normalise_image"]
 
@@ -43,6 +43,10 @@ class CandidateSet:
         window: patch side in pixels.
         stride: grid pitch in pixels.
         margin: (margin_y, margin_x) pixel offset of the first candidate.
+        image: (ny, nx) float32 the overview as acquired (not normalised): what whole-image
+            structure descriptors are computed from.
+        pixel_m: (y, x) overview pixel size in metres; NaN when the overview is not calibrated in
+            metres.
     """
 
     yx_px: np.ndarray
@@ -55,6 +59,8 @@ class CandidateSet:
     window: int
     stride: int
     margin: tuple[int, int]
+    image: np.ndarray
+    pixel_m: tuple[float, float]
 
     @property
     def n(self) -> int:
@@ -186,4 +192,11 @@ def make_candidates(
         window=window,
         stride=stride,
         margin=margin,
+        image=np.asarray(overview.data, dtype=np.float32),
+        pixel_m=(_pixel_m(ax_y), _pixel_m(ax_x)),
     )
+
+
+def _pixel_m(axis: Axis) -> float:
+    """Pixel pitch of a spatial axis in metres (NaN when it is not calibrated in metres)."""
+    return abs(axis.scale) if axis.units == "m" and axis.size > 1 else float("nan")

@@ -600,14 +600,10 @@ class Experiment(InterventionsMixin):
         return 1 if y.ndim < 2 else int(y.shape[1])
 
     def surrogate_inputs(self) -> np.ndarray:
-        """The candidate representation the surrogate takes (patches or [0, 1] coordinates)."""
+        """The candidate representation the surrogate takes (``Surrogate.inputs``: patches,
+        [0, 1] coordinates or structure descriptors), one row per candidate."""
         assert self.candidates is not None and self.surrogate is not None
-        kind = getattr(self.surrogate, "input_kind", "patches")
-        if kind == "patches":
-            return self.candidates.patches
-        if kind == "coords":
-            return self.candidates.coords01
-        raise ValueError(f"surrogate.input_kind={kind!r}: expected 'patches' or 'coords'")
+        return self.surrogate.inputs(self.candidates)
 
     def _fit_predict(self, decision: _Decision) -> Posterior:
         assert self.surrogate is not None and self.record is not None
@@ -622,11 +618,14 @@ class Experiment(InterventionsMixin):
         marginals = [model.posterior(X) for model in models]
         posterior = marginals[0] if len(marginals) == 1 else MultiPosterior(tuple(marginals))
         decision.t_fit_s, decision.t_predict_s = t1 - t0, time.perf_counter() - t1
+        for j, model in enumerate(models):
+            summary = model.fit_summary()
+            if summary:  # which model drove this decision, and how well it predicts left-out points
+                self.record.event("surrogate_fit", step=self.state.step, objective=j, **summary)
         if posterior.degenerate:
             self.state.n_degenerate += 1
             sick = models[[p.degenerate for p in marginals].index(True)]
-            health = sick.health(X) if hasattr(sick, "health") else None
-            msg = getattr(health, "message", "") or "degenerate posterior"
+            msg = sick.health(X).message or "degenerate posterior"
             log.warning("step %d: surrogate unhealthy (%s); the policy explores", self.state.step, msg)
             self.record.event("surrogate_unhealthy", step=self.state.step, message=msg)
         self.last_posterior = posterior

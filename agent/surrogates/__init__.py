@@ -17,7 +17,10 @@ from .exact import ExactPredictor
 from .extractors import CNNExtractor, MLPExtractor, PatchEmbedding, build_extractor
 from .gpax_vidkl import GpaxFitError, GpaxFitInfo, GpaxUnavailable, GpaxViDKL
 from .health import assess_health, latent_spread
-from .protocol import HealthReport, Surrogate
+from .feature_gp import FeatureGP
+from .loo import LooScores, loo_scores
+from .protocol import HealthReport, Surrogate, SurrogateBase
+from .structure_gp import StructureFitInfo, StructureGP
 from .standardize import TargetScaler
 from .threads import torch_threads
 
@@ -27,6 +30,8 @@ __all__ = [
     "CoordinateGP",
     "DKLSurrogate",
     "ExactPredictor",
+    "FeatureGP",
+    "LooScores",
     "FitInfo",
     "GpaxFitError",
     "GpaxFitInfo",
@@ -35,7 +40,10 @@ __all__ = [
     "HealthReport",
     "MLPExtractor",
     "PatchEmbedding",
+    "StructureFitInfo",
+    "StructureGP",
     "Surrogate",
+    "SurrogateBase",
     "SurrogateConfigError",
     "SurrogateInputError",
     "SurrogateNotFittedError",
@@ -44,5 +52,6 @@ __all__ = [
     "assess_health",
     "build_extractor",
     "latent_spread",
+    "loo_scores",
     "torch_threads",
 ]

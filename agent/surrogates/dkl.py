@@ -42,7 +42,8 @@ from .extractors import EXTRACTORS, PatchEmbedding, build_extractor
 from .health import assess_health
 from .inputs import as_patches, as_targets
 from .kernels import KERNELS, make_covar_module, make_likelihood
-from .protocol import HealthReport
+from .loo import LooScores, loo_scores, with_loo
+from .protocol import HealthReport, SurrogateBase
 from .sampling import make_cross_covariance, make_joint_sampler
 from .settings import bool_setting, float_setting, int_list, int_setting
 from .standardize import TargetScaler
@@ -87,7 +88,7 @@ class FitInfo:
     health: HealthReport
 
 
-class DKLSurrogate:
+class DKLSurrogate(SurrogateBase):
     """Deep-kernel GP surrogate on image patches (``input_kind = "patches"``).
 
     Args:
@@ -196,6 +197,8 @@ class DKLSurrogate:
         self._reinit_pending = False
         self.last_fit: FitInfo | None = None
         self.last_health: HealthReport | None = None
+        self._loo_key: tuple[int, int] | None = None
+        self._loo_cache: LooScores | None = None
 
     @property
     def _net_dtype(self) -> torch.dtype:
@@ -469,8 +472,28 @@ class DKLSurrogate:
             self.flat_fraction,
             self.health_max_points,
         )
+        report = with_loo(report, self.loo())
         self.last_health = report
         return report
+
+    def loo(self) -> LooScores:
+        """Leave-one-out scores of the last fit (standardised units), computed once per fit."""
+        self._require_fitted("loo")
+        assert self._y is not None and self._scaler is not None
+        key = (self._n_fits, len(self._y))
+        if self._loo_key != key or self._loo_cache is None:
+            with torch_threads(self.threads):
+                self._loo_cache = loo_scores(self._predictor(), self._scaler.transform(self._y))
+            self._loo_key = key
+        assert self._loo_cache is not None
+        return self._loo_cache
+
+    def fit_summary(self) -> dict[str, Any]:
+        """The model's name and its leave-one-out scores ({} before the first fit)."""
+        if not self.is_fitted:
+            return {}
+        scores = self.loo()
+        return {"model": "dkl", **scores.as_dict(), "memorising": scores.memorising()}
 
     def posterior(self, X: np.ndarray) -> Posterior:
         """Predictive distribution at patches ``X`` (m, h, w) float32.

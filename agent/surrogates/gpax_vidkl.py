@@ -60,7 +60,7 @@ from .errors import (
 )
 from .health import assess_health
 from .inputs import as_patches, as_targets
-from .protocol import HealthReport
+from .protocol import HealthReport, SurrogateBase
 from .sampling import check_sampler_args
 from .settings import bool_setting, float_setting, int_setting
 from .standardize import TargetScaler
@@ -362,7 +362,7 @@ class _Compiled:
         return state
 
 
-class GpaxViDKL:
+class GpaxViDKL(SurrogateBase):
     """gpax 0.1.9 ``viDKL`` on image patches (``input_kind = "patches"``), compiled and warm-started.
 
     Args:

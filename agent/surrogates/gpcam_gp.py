@@ -36,7 +36,7 @@ from policies.posterior import Posterior
 from .errors import SurrogateConfigError, SurrogateNotFittedError, SurrogateStateError
 from .health import assess_health
 from .inputs import as_coords, as_targets
-from .protocol import HealthReport
+from .protocol import HealthReport, SurrogateBase
 from .settings import int_setting
 
 __all__ = ["GpcamGP", "GpcamFitInfo", "GpcamUnavailable", "GPCAM_ACQUISITIONS"]
@@ -84,7 +84,7 @@ class GpcamFitInfo:
     health: HealthReport
 
 
-class GpcamGP:
+class GpcamGP(SurrogateBase):
     """gpCAM ``GPOptimizer`` on probe coordinates (``input_kind = "coords"``), gpCAM defaults.
 
     Args:

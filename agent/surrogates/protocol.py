@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
 from policies.posterior import Posterior
 
-__all__ = ["Surrogate", "HealthReport"]
+if TYPE_CHECKING:
+    from agent.candidates import CandidateSet
+
+__all__ = ["Surrogate", "SurrogateBase", "HealthReport"]
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,10 @@ class HealthReport:
         latent_spread: median latent distance between candidates in lengthscale units.
         mean_spread: std of the predicted mean over candidates / std of the training targets.
         message: one line for the log.
+        memorising: the model fits its training points almost perfectly but predicts left-out
+            ones poorly (leave-one-out check); it is not trusted.
+        loo_r2: leave-one-out R^2 of the model on the measured points (standardised units).
+        loo_coverage: share of left-out targets inside their 95 % predictive interval.
     """
 
     ok: bool
@@ -33,13 +40,29 @@ class HealthReport:
     latent_spread: float = float("nan")
     mean_spread: float = float("nan")
     message: str = ""
+    memorising: bool = False
+    loo_r2: float = float("nan")
+    loo_coverage: float = float("nan")
 
 
 @runtime_checkable
 class Surrogate(Protocol):
+    """What the loop needs of a model. :class:`SurrogateBase` gives the defaults of ``inputs`` and
+    ``fit_summary``; a surrogate overrides them when it sees the candidates differently."""
+
     #: which candidate representation ``fit``/``posterior`` take: image ``"patches"`` (n, h, w)
-    #: float32, or probe ``"coords"`` (n, 2) float64 scaled to [0, 1].
-    input_kind: Literal["patches", "coords"]
+    #: float32, probe ``"coords"`` (n, 2) float64 scaled to [0, 1], or ``"features"`` (n, d)
+    #: float64 the surrogate computes itself from the candidate set (:meth:`inputs`).
+    input_kind: Literal["patches", "coords", "features"]
+
+    def inputs(self, candidates: "CandidateSet") -> np.ndarray:
+        """This model's representation of every candidate: the rows ``fit``/``posterior`` take."""
+        ...
+
+    def fit_summary(self) -> dict[str, Any]:
+        """What the last fit found, for the record (model chosen, leave-one-out R^2 and coverage,
+        training R^2); ``{}`` when there is nothing to say."""
+        ...
 
     def fit(self, X: np.ndarray, y: np.ndarray) -> "Surrogate":
         """Fit (or warm-start refit) on ``X`` (n, ...) and targets ``y`` (n,) in reward units."""
@@ -58,3 +81,22 @@ class Surrogate(Protocol):
         ...
 
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+class SurrogateBase:
+    """Defaults of the optional parts of :class:`Surrogate` (inherit, then override)."""
+
+    input_kind: Literal["patches", "coords", "features"] = "patches"
+
+    def inputs(self, candidates: "CandidateSet") -> np.ndarray:
+        """``candidates.patches`` for ``input_kind = "patches"``, ``candidates.coords01`` for
+        ``"coords"``; a ``"features"`` surrogate must override this."""
+        if self.input_kind == "patches":
+            return candidates.patches
+        if self.input_kind == "coords":
+            return candidates.coords01
+        raise NotImplementedError(f"{type(self).__name__}.inputs: input_kind={self.input_kind!r} needs its own inputs()")
+
+    def fit_summary(self) -> dict[str, Any]:
+        """Nothing beyond the health report by default."""
+        return {}

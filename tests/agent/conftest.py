@@ -9,6 +9,7 @@ import pytest
 
 from drivers import Axis, Capabilities, Frame, InvalidArgument, ProbeState, Timeout
 from policies import Posterior
+from agent.surrogates.protocol import SurrogateBase
 
 
 class FakeDriver:
@@ -87,7 +88,7 @@ def peak_reward(spectrum, axis):
     return float(spectrum[m].sum())
 
 
-class NearestSurrogate:
+class NearestSurrogate(SurrogateBase):
     """Kernel regression on flattened patches: honest but tiny; deterministic."""
 
     input_kind = "patches"

@@ -16,11 +16,12 @@ from agent.record import StepRow
 from benchmarks.bench import BenchConfigError, BenchSettings, MetricsRecorder, RunLabels, run_benchmark
 from benchmarks.bench.recorder import METRIC_COLUMNS
 from policies.posterior import Posterior
+from agent.surrogates.protocol import SurrogateBase
 
 LABELS = RunLabels("toy", "m", "p", "s", 3)
 
 
-class CountingSurrogate:
+class CountingSurrogate(SurrogateBase):
     """Predicts the mean of its targets everywhere except the training points (exact there)."""
 
     input_kind = "coords"

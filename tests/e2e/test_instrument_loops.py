@@ -9,7 +9,7 @@ from hydra import compose, initialize_config_dir
 from agent.app import CONF_DIR, run_from_config
 from agent.record import Record
 
-FAST = ["surrogate.n_iter_init=60", "surrogate.n_iter_warm=10", "experiment.progress=false",
+FAST = ["surrogate.max_iter=60", "experiment.progress=false",
         "experiment.plots=false"]
 
 

@@ -1,0 +1,13 @@
+"""Typed errors of the structure models (features, pretrained structure -> property models)."""
+
+from __future__ import annotations
+
+__all__ = ["StructureError", "PretrainedModelError"]
+
+
+class StructureError(ValueError):
+    """The overview or the candidate positions cannot be described (the message says which)."""
+
+
+class PretrainedModelError(ValueError):
+    """A pretrained structure -> property file is missing, damaged or made for other features."""
