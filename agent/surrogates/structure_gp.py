@@ -1,6 +1,6 @@
-"""The default surrogate: structure learned before the first spectrum, a GP for the small-data work.
+The default surrogate: structure learned before the first spectrum, a GP for the small-data work.
 
-Three *views* of every candidate, each an exact GP (:class:`.FeatureGP`) on its own inputs:
+Four *views* of every candidate, each an exact GP (:class:`.FeatureGP`) on its own inputs:
 
 * ``coords``: the probe coordinates alone (classical Bayesian optimisation);
 * ``structure``: the coordinates plus label-free descriptors of the whole overview
@@ -8,7 +8,9 @@ Three *views* of every candidate, each an exact GP (:class:`.FeatureGP`) on its 
   the nearest region, position on it, neighbours, multi-scale context);
 * ``pretrained``: the coordinates plus the prediction of a structure -> property model trained
   offline on other specimens (:class:`agent.structure.StructurePropertyModel`, the file named by
-  ``pretrained``); only when such a file is configured.
+  ``pretrained``); only when such a file is configured;
+* ``combined``: the ``structure`` inputs plus that prediction (the GP can correct the pretrained
+  model with this specimen's descriptors); only with a file.
 
 After every fit, each view is scored by its leave-one-out log predictive density on the points
 measured so far (:mod:`.loo`) and the best one drives the decision: the agent can never trust the
@@ -48,7 +50,7 @@ from .threads import torch_threads
 if TYPE_CHECKING:
     from agent.candidates import CandidateSet
 
-__all__ = ["STRUCTURE_COLUMNS", "StructureGP", "StructureFitInfo"]
+__all__ = ["STRUCTURE_COLUMNS", "VIEWS", "StructureGP", "StructureFitInfo"]
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,7 @@ STRUCTURE_COLUMNS: tuple[str, ...] = (
     "along_major", "outline_convexity", "proximity_l8nm", "second_distance_nm",
     "intensity_s2nm", "intensity_s8nm",
 )
+#: the views a :class:`StructureGP` can weigh against each other.
 VIEWS = ("coords", "structure", "pretrained", "combined")
 
 
@@ -69,7 +72,7 @@ class StructureFitInfo:
 
     Args:
         n: training points.
-        view: the view that drives the decision (``coords``, ``structure`` or ``pretrained``).
+        view: the view that drives the decision (one of :data:`VIEWS`).
         scores: leave-one-out scores of every view fitted.
         optimised: True when the hyperparameters were optimised (else only conditioned).
         calibration: factor applied to the chosen view's predictive std (>= 1).
@@ -89,7 +92,8 @@ class StructureGP:
     """Structure-aware GP surrogate with leave-one-out view selection (``input_kind = "features"``).
 
     Args:
-        views: which views compete (subset of ``coords``, ``structure``, ``pretrained``).
+        views: which views compete (subset of ``coords``, ``structure``, ``pretrained``,
+            ``combined``); the last two are dropped when no ``pretrained`` file is named.
         pretrained: path of a :class:`agent.structure.StructurePropertyModel` file, or None. A
             relative path is looked up from the working directory, then from the package folder.
         refit_every: optimise the hyperparameters on every K-th fit; in between, condition only.
