@@ -322,6 +322,22 @@ class PointProbeEmulator:
         self._blanked = True
         self._closed = True
 
+    # -- what an acquisition costs ------------------------------------------------------------
+    def acquisition_time_s(self, verb: str, *, shape_px: Any = None, dwell_s: float | None = None,
+                           exposure_s: float | None = None) -> float:
+        """Instrument time an ``acquire_overview`` (beam ``ny * nx * dwell`` plus ``ny`` line
+        flybacks) or ``acquire_spectrum`` (``exposure + readout_s``) with these arguments takes;
+        ``None`` takes the constructor default. The safety layer sizes its timeouts from it."""
+        if verb == "acquire_overview":
+            ny, nx = (self.overview_shape_px if shape_px is None
+                      else shape("shape_px", shape_px, self.max_overview_px))
+            dwell = self.overview_dwell_s if dwell_s is None else float(dwell_s)
+            return ny * nx * dwell + ny * self.line_flyback_s
+        if verb == "acquire_spectrum":
+            exposure = self.default_exposure_s if exposure_s is None else float(exposure_s)
+            return exposure + self.readout_s
+        raise NotSupported(f"acquisition_time_s: no acquisition verb {verb!r}")
+
     # -- the bodies of acquire_overview / acquire_spectrum -----------------------------------
     def _scan(self, fov_m: float | None, shape_px: Any, dwell_s: float | None, detector: str,
               timeout_s: float | None) -> Frame:

@@ -9,8 +9,10 @@
   exhausted dose budget (total electrons, electrons per square angstrom at a spot) raises
   ``SafetyInterlock``. Dose is read from a frame's ``metadata["dose_e"]`` when the driver reports it,
   else computed as beam current x time; a failed acquisition is charged its planned dose.
-* **Timeouts.** Every blocking call runs in a worker thread and gets ``timeout_s`` (or
-  ``limits.default_timeout_s``), which is also passed to the driver. If the driver ignores it and the
+* **Timeouts.** Every blocking call runs in a worker thread and gets ``timeout_s`` (or, given
+  none, ``limits.default_timeout_s`` plus ``limits.timeout_factor`` times the acquisition's
+  duration: the one the driver declares with an optional ``acquisition_time_s(verb, **args)``, else
+  dwell x pixels or the exposure), which is also passed to the driver. If the driver ignores it and the
   call is still running ``timeout_grace_s`` later, the wrapper calls the driver's ``stop()`` (abort +
   blank) and raises :class:`drivers.errors.Timeout`. One command reaches the driver at a time.
 * **Audit log.** Every command (including the automatic blank/unblank) is one JSON line: time, verb,
@@ -195,15 +197,41 @@ class SafeDriver:
                 raise box["error"]
         self._blanked = True
 
+    def _declared_time(self, verb: str, fallback_s: float, **args: Any) -> float:
+        """The duration the driver declares for this acquisition (its optional
+        ``acquisition_time_s(verb, **args)``), else ``fallback_s`` (dwell x pixels, the exposure)."""
+        fn = getattr(self.inner, "acquisition_time_s", None)
+        if fn is None:
+            return fallback_s
+        try:
+            value = float(fn(verb, **args))
+        except (DriverError, TypeError, ValueError) as exc:
+            log.debug("acquisition_time_s(%s) of %s failed: %s", verb, type(self.inner).__name__, exc)
+            return fallback_s
+        return max(value, fallback_s) if math.isfinite(value) and value >= 0 else fallback_s
+
     def _timeout(self, timeout_s: float | None, expected_s: float = 0.0) -> float:
-        if timeout_s is None:
-            timeout = self.limits.default_timeout_s
-        else:
+        """The caller's ``timeout_s``; none given: ``default_timeout_s + timeout_factor x expected_s``
+        (fixed ``default_timeout_s`` when ``timeout_factor`` is None). Never shorter than the
+        acquisition itself (refused)."""
+        limits = self.limits
+        if timeout_s is not None:
             timeout = _finite_positive("timeout_s", timeout_s)
+            if expected_s >= timeout:
+                raise InvalidArgument(
+                    f"timeout_s={timeout:g} s is not longer than the acquisition itself ({expected_s:g} s): "
+                    f"give a timeout_s above {expected_s:g} s"
+                )
+            return timeout
+        if limits.timeout_factor is not None:
+            return limits.default_timeout_s + limits.timeout_factor * expected_s
+        timeout = limits.default_timeout_s
         if expected_s >= timeout:
             raise InvalidArgument(
-                f"timeout_s={timeout:g} s is not longer than the acquisition itself ({expected_s:g} s): "
-                "give a larger timeout_s (or raise SafetyLimits.default_timeout_s)"
+                f"safety.default_timeout_s={timeout:g} s is not longer than the acquisition itself "
+                f"({expected_s:g} s) and safety.timeout_factor=null: set safety.default_timeout_s="
+                f"{math.ceil(1.5 * expected_s + 10)} or safety.timeout_factor=1.5 (the timeout then "
+                "follows each acquisition)"
             )
         return timeout
 
@@ -327,9 +355,10 @@ class SafeDriver:
                     raise InvalidArgument(f"shape_px={shape_px!r} must be (ny, nx) integers") from exc
                 if len(shape_px) != 2 or shape[0] < 1 or shape[1] < 1:
                     raise InvalidArgument(f"shape_px={shape_px!r} must be two positive integers (ny, nx)")
-            expected_s = dwell * shape[0] * shape[1] if dwell is not None and shape is not None else 0.0
+            beam_s = dwell * shape[0] * shape[1] if dwell is not None and shape is not None else 0.0
+            expected_s = self._declared_time("acquire_overview", beam_s, shape_px=shape, dwell_s=dwell)
             timeout = self._timeout(timeout_s, expected_s)
-            planned_e = (self.beam_current_A or 0.0) * expected_s / ELEMENTARY_CHARGE_C
+            planned_e = (self.beam_current_A or 0.0) * beam_s / ELEMENTARY_CHARGE_C
             self.dose.check_overview(planned_e, fov)
             opened = [False]
             try:
@@ -390,7 +419,8 @@ class SafeDriver:
                 raise InvalidArgument(
                     f"exposure_s={exposure:g} s exceeds max_exposure_s={self.limits.max_exposure_s:g} s"
                 )
-            timeout = self._timeout(timeout_s, exposure)
+            timeout = self._timeout(
+                timeout_s, self._declared_time("acquire_spectrum", exposure, exposure_s=exposure))
             position = self._sample_position()
             planned_e = (self.beam_current_A or 0.0) * exposure / ELEMENTARY_CHARGE_C
             self.dose.check_spectrum(planned_e, position)

@@ -45,7 +45,12 @@ class SafetyLimits:
             where the session started (``None``: no stage limit).
         beam_current_A: probe current (A) for dose estimates when the driver does not report
             ``dose_e``; ``None``: ask the driver's ``state()["beam_current_A"]``.
-        default_timeout_s: timeout of a blocking call that gives none (seconds).
+        default_timeout_s: timeout of a blocking call that gives none (seconds); for an
+            acquisition, the allowance on top of ``timeout_factor`` times its declared duration.
+        timeout_factor: an acquisition that gives no ``timeout_s`` gets ``default_timeout_s +
+            timeout_factor * duration``, the duration the driver declares
+            (``acquisition_time_s``) or ``dwell x pixels`` / the exposure; ``None``: a fixed
+            ``default_timeout_s`` (an acquisition longer than it is refused). At least 1.
         timeout_grace_s: extra time the worker thread waits after a call's own ``timeout_s`` before
             declaring it hung (the driver's own Timeout wins when it honours its argument).
     """
@@ -60,6 +65,7 @@ class SafetyLimits:
     beam_current_A: float | None = None
     default_timeout_s: float = 60.0
     timeout_grace_s: float = 0.5
+    timeout_factor: float | None = 1.5
 
     def __post_init__(self) -> None:
         for name in ("max_exposure_s", "max_dwell_s", "probe_diameter_m", "default_timeout_s"):
@@ -70,6 +76,19 @@ class SafetyLimits:
         if math.isnan(grace) or grace < 0:
             raise InvalidArgument(f"SafetyLimits.timeout_grace_s must be >= 0, got {self.timeout_grace_s!r}")
         object.__setattr__(self, "timeout_grace_s", grace)
+        if self.timeout_factor is not None:
+            try:
+                factor = float(self.timeout_factor)
+            except (TypeError, ValueError) as exc:
+                raise InvalidArgument(
+                    f"SafetyLimits.timeout_factor must be a number >= 1 or None, got {self.timeout_factor!r}"
+                ) from exc
+            if not (math.isfinite(factor) and factor >= 1.0):
+                raise InvalidArgument(
+                    f"SafetyLimits.timeout_factor must be >= 1 (a timeout shorter than the acquisition "
+                    f"always fails) or None, got {self.timeout_factor!r}"
+                )
+            object.__setattr__(self, "timeout_factor", factor)
         if self.stage_limits_m is not None:
             try:
                 (y0, y1), (x0, x1) = self.stage_limits_m

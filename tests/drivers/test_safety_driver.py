@@ -61,7 +61,8 @@ def test_beam_is_blanked_except_during_acquisitions():
 
 def test_out_of_limit_requests_are_refused_never_clamped():
     safe, fake = _safe(max_exposure_s=1.0, max_dwell_s=1e-5, max_fov_m=200e-9,
-                       stage_limits_m=((-1e-6, 1e-6), (-2e-7, 2e-7)), default_timeout_s=5.0)
+                       stage_limits_m=((-1e-6, 1e-6), (-2e-7, 2e-7)), default_timeout_s=5.0,
+                       timeout_factor=None)  # a fixed timeout, as before timeouts followed the acquisition
     _ready(safe)
     calls = len(fake.calls)
     refusals = [
@@ -280,3 +281,33 @@ def test_limits_validate_and_the_config_builds_them():
         SafetyLimits(max_total_dose_e=float("nan"))
     with pytest.raises(InvalidArgument, match="SafetyLimits"):
         SafeDriver(FakeDriver(), limits={"max_exposure_s": 1.0}, register_atexit=False)  # type: ignore[arg-type]
+
+
+def test_timeout_follows_the_acquisition_the_driver_declares():
+    """A 256 x 256 PFM overview at 1 ms per pixel (65.5 s of scanning plus 2.6 s of flyback) was
+    refused by the fixed 60 s default timeout; the timeout now follows the declared duration."""
+    from drivers.pfm import PFMEmulator
+
+    pfm = PFMEmulator(seed=0)
+    declared = pfm.acquisition_time_s("acquire_overview", shape_px=(256, 256), dwell_s=1e-3)
+    assert declared == pytest.approx(256 * 256 * 1e-3 + 256 * pfm.line_flyback_s)
+    seen: list[float] = []
+    inner = pfm.acquire_overview
+
+    def spy(*args, timeout_s=None, **kwargs):
+        seen.append(timeout_s)
+        return inner(*args, timeout_s=timeout_s, **kwargs)
+
+    pfm.acquire_overview = spy
+    safe = SafeDriver(pfm, SafetyLimits(), register_atexit=False)
+    frame = safe.acquire_overview(2e-6, (256, 256), 1e-3, detector="amplitude")
+    assert frame.data.shape == (256, 256)
+    assert seen == [pytest.approx(60.0 + 1.5 * declared)]
+    safe.close()
+    # with a fixed timeout (timeout_factor=null) the refusal names the command-line override
+    fixed = SafeDriver(PFMEmulator(seed=0), SafetyLimits(timeout_factor=None), register_atexit=False)
+    with pytest.raises(InvalidArgument, match=r"safety\.default_timeout_s=\d+"):
+        fixed.acquire_overview(2e-6, (256, 256), 1e-3, detector="amplitude")
+    fixed.close()
+    with pytest.raises(InvalidArgument, match="timeout_factor"):
+        SafetyLimits(timeout_factor=0.5)
