@@ -82,6 +82,7 @@ class ArrayServerDriver:
         self._camera_active = False
         self._probe: ProbeState | None = None
         self._blanked: bool | None = None
+        self._beam_managed: bool | None = None  # asked once, at the first unblank
         self._heartbeat_stop = threading.Event()
         self._heartbeat_thread: threading.Thread | None = None
         if heartbeat_s is not None:
@@ -248,7 +249,18 @@ class ArrayServerDriver:
         self._blanked = True
 
     def unblank(self) -> None:
-        self._extension("unblank")
+        """Unblank on the server, unless the server's safety layer manages the beam itself
+        (``server_status()["beam_managed_by_server"]``: it opens the beam inside every acquisition
+        and refuses an unblank from outside); then a no-op, so the client's safety layer (the app's
+        default) and the server's (``autoscope-serve``'s default) can both be on. A server without
+        ``server_status`` (ORNL's original) is asked to unblank."""
+        if self._beam_managed is None:
+            try:
+                self._beam_managed = bool(self.server_status().get("beam_managed_by_server", False))
+            except NotSupported:
+                self._beam_managed = False
+        if not self._beam_managed:
+            self._extension("unblank")
         self._blanked = False
 
     def stop(self) -> None:

@@ -173,3 +173,21 @@ def test_client_reads_ornl_list_answers_and_reports_missing_extensions():
         daemon.shutdown()
         thread.join(timeout=5)
         daemon.close()
+
+
+def test_client_and_server_safety_layers_do_not_fight(array_server):
+    """The app wraps every driver in SafeDriver, autoscope-serve wraps the served one too: the
+    client's automatic unblank reached the server's SafeDriver, which refused it (SafetyInterlock:
+    unblank refused). The client now leaves the beam to a server whose safety layer manages it."""
+    from drivers.safety import SafeDriver, SafetyLimits
+
+    inner = ArrayServerDriver(array_server.uri, fov_m=FOV_M, heartbeat_s=None)
+    safe = SafeDriver(inner, SafetyLimits(), register_atexit=False)
+    try:
+        frame = safe.acquire_overview(None, (32, 32), 1e-6)
+        safe.set_probe(frame.frame_id, yx_frac=(0.5, 0.5))
+        spectrum = safe.acquire_spectrum(0.05)
+        assert spectrum.data.shape == (512,) and safe.blanked
+        assert inner.server_status()["beam_managed_by_server"] is True
+    finally:
+        safe.close()
