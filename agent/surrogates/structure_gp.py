@@ -1,4 +1,4 @@
-The default surrogate: structure learned before the first spectrum, a GP for the small-data work.
+"""The default surrogate: structure learned before the first spectrum, a GP for the small-data work.
 
 Four *views* of every candidate, each an exact GP (:class:`.FeatureGP`) on its own inputs:
 
