@@ -95,6 +95,9 @@ class GpcamGP(SurrogateBase):
         seed: seeds the random starts (``seed + number of fits``).
         collapse_fraction, flat_fraction, health_max_points: the shared health check
             (:func:`agent.surrogates.health.assess_health`) on the coordinates and the mean.
+        retries: when gpCAM's training or prediction raises (fvgp's Cholesky failure), train again
+            from other random starts this many times; if all fail, the fit leaves a flat, degenerate
+            posterior (counted in ``n_failed_fits``) and the loop goes on.
     """
 
     input_kind: Literal["patches", "coords"] = "coords"
@@ -108,7 +111,9 @@ class GpcamGP(SurrogateBase):
         collapse_fraction: float = 0.05,
         flat_fraction: float = 0.05,
         health_max_points: int = 256,
+        retries: int = 2,
     ) -> None:
+        self.retries = int_setting("retries", retries, 0)
         self.max_iter = int_setting("max_iter", max_iter, 1)
         self.n_restarts = int_setting("n_restarts", n_restarts, 1)
         if noise_variance is not None:
@@ -134,6 +139,8 @@ class GpcamGP(SurrogateBase):
         self._y: np.ndarray | None = None
         self._hps: np.ndarray | None = None
         self._n_fits = 0
+        self._failed = False
+        self.n_failed_fits = 0
         self.last_fit: GpcamFitInfo | None = None
         self.last_health: HealthReport | None = None
 
@@ -183,15 +190,41 @@ class GpcamGP(SurrogateBase):
         if Xc.shape[0] < 2:
             raise SurrogateConfigError(f"{owner}: gpCAM needs at least 2 points, got {Xc.shape[0]}")
         t0 = time.perf_counter()
-        gp = self._build(Xc, yy, None)
-        with _numpy_seed(self.seed + self._n_fits), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            gp.train(max_iter=self.max_iter, n_restarts=self.n_restarts)
-        self._gp = gp
+        error: Exception | None = None
+        for attempt in range(self.retries + 1):
+            try:
+                gp = self._build(Xc, yy, None)
+                with _numpy_seed(self.seed + self._n_fits + 7919 * attempt), warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    gp.train(max_iter=self.max_iter, n_restarts=self.n_restarts)
+                    mean = np.asarray(gp.posterior_mean(Xc)["m(x)"], dtype=np.float64).reshape(-1)
+                if not np.all(np.isfinite(mean)):
+                    raise FloatingPointError("gpCAM predicted a non-finite mean")
+                error = None
+                break
+            except Exception as exc:  # noqa: BLE001 - fvgp raises bare Exception on a failed Cholesky
+                error = exc
         self._X, self._y = Xc, yy
-        self._hps = np.asarray(gp.hyperparameters, dtype=np.float64).copy()
         self._n_fits += 1
-        mean = self._mean(Xc)
+        if error is not None:
+            # gpCAM could not fit (e.g. its default noise (0.01 mean|y|)^2 is 0 on all-zero targets and the
+            # trained signal variance 0: a singular covariance). The loop goes on with a flat, degenerate
+            # posterior (the policy explores), as an operator would keep measuring; counted in n_failed_fits.
+            self.n_failed_fits += 1
+            first = str(error).splitlines()[0] if str(error) else type(error).__name__
+            logger.warning("gpCAM fit failed on %d points after %d attempt(s) (%s); flat posterior this step",
+                           Xc.shape[0], self.retries + 1, first)
+            self._gp = None
+            self._hps = None
+            self._failed = True
+            report = HealthReport(ok=False, flat=True, message=f"gpCAM fit failed: {first}")
+            self.last_health = report
+            self.last_fit = GpcamFitInfo(n=int(Xc.shape[0]), seconds=time.perf_counter() - t0,
+                                         hyperparameters=(), health=report)
+            return self
+        self._failed = False
+        self._gp = gp
+        self._hps = np.asarray(gp.hyperparameters, dtype=np.float64).copy()
         report = self._assess(Xc, mean)
         self.last_fit = GpcamFitInfo(
             n=int(Xc.shape[0]),
@@ -219,9 +252,15 @@ class GpcamGP(SurrogateBase):
         return report
 
     def posterior(self, X: np.ndarray) -> Posterior:
-        """gpCAM's posterior mean and latent std at coordinates ``X`` (m, 2), reward units."""
-        self._require_fitted("posterior")
+        """gpCAM's posterior mean and latent std at coordinates ``X`` (m, 2), reward units; after a
+        failed fit a flat, degenerate posterior (mean and std of the targets) so the policy explores."""
         Xc = as_coords(X, "GpcamGP.posterior", "X")
+        if self._failed and self._y is not None:
+            spread = float(np.std(self._y)) if self._y.size > 1 else 0.0
+            return Posterior(mean=np.full(Xc.shape[0], float(np.mean(self._y))),
+                             std=np.full(Xc.shape[0], spread if spread > 0 else 1.0),
+                             noise_std=0.0, degenerate=True)
+        self._require_fitted("posterior")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             mean = self._mean(Xc)
@@ -251,6 +290,8 @@ class GpcamGP(SurrogateBase):
 
     def health(self, X: np.ndarray | None = None) -> HealthReport:
         """Collapse / flat check over ``X`` (candidate coordinates) or the training coordinates."""
+        if self._failed:
+            return HealthReport(ok=False, flat=True, message="the last gpCAM fit failed")
         if self._gp is None:
             return HealthReport(ok=False, message="gpCAM GP not fitted yet")
         assert self._X is not None

@@ -105,3 +105,23 @@ def test_errors_name_the_fix() -> None:
         GpcamGP().fit(np.array([[0.5, 0.5]]), np.array([1.0]))
     with pytest.raises(SurrogateConfigError, match="noise_variance"):
         GpcamGP(noise_variance=-1.0)
+
+
+def test_a_failed_gpcam_fit_leaves_a_flat_degenerate_posterior(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Broken:  # fvgp raises a bare Exception when its Cholesky fails
+        def train(self, **kwargs):
+            raise Exception("Linear algebra failed: Cholesky factorization failed")
+
+    X = np.array([[0.1, 0.1], [0.5, 0.5], [0.9, 0.2], [0.3, 0.8]])
+    y = np.array([0.0, 0.2, 0.0, 0.4])
+    gp = GpcamGP(seed=0, retries=2)
+    calls = []
+    monkeypatch.setattr(gp, "_build", lambda *a: calls.append(1) or Broken())
+    gp.fit(X, y)
+    assert len(calls) == 3 and gp.n_failed_fits == 1  # 1 + 2 retries from other random starts
+    post = gp.posterior(X)
+    assert post.degenerate and np.allclose(post.mean, 0.15) and np.allclose(post.std, np.std(y))
+    assert not gp.health().ok
+    monkeypatch.undo()
+    gp.fit(X, y)  # a later fit that works is used again
+    assert not gp.posterior(X).degenerate or gp.n_failed_fits == 2
