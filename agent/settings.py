@@ -78,13 +78,15 @@ class ExperimentSettings:
     """One autonomous experiment.
 
     ``steps`` is the measurement budget in total, seed points included: the first ``n_init``
-    positions come from the ``init`` design (``"sobol"`` or ``"random"``), the rest from the policy.
+    positions come from the ``init`` design (``"sobol"`` or ``"random"``), the rest from the policy;
+    ``n_init=None`` takes 10 seed points, at most half the budget (``steps=5``: 2), so a short
+    run needs no second setting.
     ``max_consecutive_failures`` unusable measurements in a row (failed, or without a reward) stop
     the run with its own stop reason (0: never).
     """
 
     steps: int = 100
-    n_init: int = 10
+    n_init: Optional[int] = None
     init: str = "sobol"
     wall_time_s: Optional[float] = None
     exposure_s: float = 0.05
@@ -106,6 +108,10 @@ class ExperimentSettings:
     plots: bool = True
     overview: OverviewSettings = field(default_factory=OverviewSettings)
     candidates: CandidateSettings = field(default_factory=CandidateSettings)
+
+    def __post_init__(self) -> None:
+        if self.n_init is None and isinstance(self.steps, int):
+            self.n_init = min(10, max(1, self.steps // 2))
 
     def validate(self) -> "ExperimentSettings":
         """Raise :class:`ConfigError` naming the first bad field; return self when all are sound."""
