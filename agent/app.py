@@ -12,26 +12,27 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hydra
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from .confdir import CONF_DIR, help_text, normalise_overrides
 from .exitcodes import ExitCode, exit_code_for, exit_code_for_error
-from .loop import Experiment
 from .record import RecordError
 from .settings import ConfigError, ExperimentSettings
+
+if TYPE_CHECKING:  # torch, botorch and the rest load only when an experiment is built
+    from .loop import Experiment
 
 __all__ = ["CONF_DIR", "build_experiment", "run_from_config", "resume_run", "main", "resume_main"]
 
 log = logging.getLogger(__name__)
 
-#: The Hydra configuration tree shipped with the project (``conf/`` beside the packages).
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
-
 
 def _instantiate(cfg: DictConfig, group: str) -> Any:
+    from hydra.utils import instantiate
+
     node = cfg.get(group)
     if node is None:
         return None
@@ -43,6 +44,8 @@ def _instantiate(cfg: DictConfig, group: str) -> Any:
 
 def build_experiment(cfg: DictConfig, out_dir: str | Path) -> Experiment:
     """Instantiate every component from a composed config and return the (not yet run) experiment."""
+    from .loop import Experiment
+
     for group in ("driver", "reward", "policy"):
         if cfg.get(group) is None:
             raise ConfigError(f"config has no `{group}`; choose one, e.g. `{group}=...` (see conf/{group}/)")
@@ -67,9 +70,9 @@ def build_experiment(cfg: DictConfig, out_dir: str | Path) -> Experiment:
 
 
 def _wrap_safety(cfg: DictConfig, driver: Any, out_dir: Path) -> Any:
-    """Put the safety layer around the driver (unless ``safety=null``); its audit log goes in the run."""
+    """Put the safety layer around the driver (unless ``safety=none``); its audit log goes in the run."""
     if cfg.get("safety") is None:
-        log.warning("safety layer disabled (safety=null): limits, blanking and audit log are off")
+        log.warning("safety layer disabled (safety=none): limits, blanking and audit log are off")
         return driver
     from drivers.safety import SafeDriver
 
@@ -245,5 +248,10 @@ def main() -> None:
     import sys
 
     _EXIT.clear()
+    args = sys.argv[1:]
+    if "--help" in args or "-h" in args:  # one line per option, without importing torch
+        sys.stdout.write(help_text())
+        sys.exit(0)
+    sys.argv[1:] = normalise_overrides(args)  # safety=null -> safety=none (Hydra refuses a null group)
     _hydra_main()
     sys.exit(max(_EXIT, default=0))

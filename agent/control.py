@@ -40,7 +40,7 @@ __all__ = ["Command", "ControlError", "send", "Inbox", "main", "VERBS", "SET_GRO
 VERBS = ("pause", "resume", "stop", "veto", "force", "set")
 #: the config groups ``set`` may change mid-run
 SET_GROUPS = ("policy", "reward")
-_CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+from .confdir import CONF_DIR as _CONF_DIR  # noqa: E402 - the shipped configs (agent/conf)
 _RUN_FILES = ("config.yaml", "journal.jsonl", "record.h5", "overview.npz")
 
 

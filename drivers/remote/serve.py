@@ -40,7 +40,7 @@ from drivers.errors import DriverError, InvalidArgument
 
 __all__ = ["main", "build_driver", "DEFAULT_CONFIG_DIR", "SECRET_ENV"]
 
-DEFAULT_CONFIG_DIR = Path(__file__).resolve().parents[2] / "conf"
+from agent.confdir import CONF_DIR as DEFAULT_CONFIG_DIR  # noqa: E402 - the shipped configs (agent/conf)
 SECRET_ENV = "AUTOSCOPE_SERVE_SECRET"
 
 
