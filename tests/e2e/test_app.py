@@ -18,7 +18,7 @@ from agent.app import CONF_DIR, build_experiment, run_from_config
 from agent.record import Record
 from agent.settings import ConfigError
 
-FAST = ["surrogate.n_iter_init=80", "surrogate.n_iter_warm=15"]  # same model, shorter optimisation
+FAST = ["surrogate.max_iter=60"]  # same model, shorter hyperparameter optimisation
 BIN = Path(sys.executable).parent
 
 
@@ -53,16 +53,37 @@ def test_bad_settings_are_refused_by_name(tmp_path):
         build_experiment(_cfg("experiment.steps=10", "experiment.n_init=50"), tmp_path / "y")
 
 
+LEARNING_SEEDS = (0, 1, 2)
+
+
+def _learning_run(tmp_path: Path, name: str, seed: int, *overrides: str) -> dict:
+    cfg = _cfg("experiment.steps=80", "experiment.plots=false", "experiment.checkpoint=false",
+               f"seed={seed}", *overrides)
+    return run_from_config(cfg, tmp_path / f"{name}{seed}")
+
+
 @pytest.mark.slow
-def test_learning_check_dkl_ei_beats_random_and_maps_the_truth(tmp_path):
-    """Seed 0, 60 measurements: the map correlates with the truth and EI finds more top-1 %."""
-    ei = run_from_config(_cfg("experiment.steps=60", "experiment.plots=false"), tmp_path / "ei")
-    rnd = run_from_config(_cfg("experiment.steps=60", "experiment.plots=false", "policy=random"), tmp_path / "rnd")
-    # chance correlation over 3,249 candidates is ~0 (|r| < 0.05); the learned map is well above
-    assert ei["truth"]["map_pearson"] > 0.15
-    assert ei["truth"]["top1_found"] > rnd["truth"]["top1_found"]
-    assert ei["truth"]["top1_found"] >= 2
-    assert ei["n_degenerate_steps"] == 0
+def test_learning_check_default_agent_beats_classical_bo_and_random(tmp_path):
+    """Three seeds, 80 measurements each: the shipped agent (structure-aware GP + log-EI) finds far
+    more of the true top 1 % than a GP on probe coordinates (classical BO) and than random, and maps
+    the truth. Measured on the development machine: agent 25 + 21 + 25 = 71 of 99, coordinate GP
+    17 + 17 + 17 = 51, random 4; agent map R^2 0.90-0.92. The thresholds leave room for other
+    floating-point paths, while a model that does not learn from the image cannot pass (the
+    previous patch-DKL default found about as many as random)."""
+    found = {"agent": 0, "coord_gp": 0, "random": 0}
+    r2 = []
+    for seed in LEARNING_SEEDS:
+        agent = _learning_run(tmp_path, "agent", seed)
+        coord = _learning_run(tmp_path, "coord", seed, "surrogate=coord_gp")
+        rnd = _learning_run(tmp_path, "random", seed, "policy=random", "~surrogate")
+        found["agent"] += agent["truth"]["top1_found"]
+        found["coord_gp"] += coord["truth"]["top1_found"]
+        found["random"] += rnd["truth"]["top1_found"]
+        r2.append(agent["truth"]["map_r2"])
+    assert found["agent"] >= 1.2 * found["coord_gp"], found
+    assert found["agent"] >= found["coord_gp"] + 10, found
+    assert found["agent"] >= found["random"] + 45, found
+    assert min(r2) > 0.7, r2
 
 
 def _autoscope(run_dir: Path, *overrides: str) -> subprocess.Popen:
