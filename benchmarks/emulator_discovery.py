@@ -76,10 +76,15 @@ def run_one(method: str, seed: int, steps: int, preset: str, extra: list[str]) -
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose(config_name="config", overrides=overrides)
     views: list[str] = []
+    decision_s: list[float] = []
 
-    def on_step(exp: Any, _rows: Any) -> None:
+    def on_step(exp: Any, rows: Any) -> None:
         if exp.surrogate is not None and exp.last_posterior is not None:
             views.append(str(exp.surrogate.fit_summary().get("model", "")))
+        for row in rows:
+            t = row.t_fit_s + row.t_predict_s + row.t_select_s
+            if math.isfinite(t):
+                decision_s.append(float(t))
 
     with tempfile.TemporaryDirectory() as tmp:
         exp = build_experiment(cfg, Path(tmp) / "run")
@@ -109,6 +114,9 @@ def run_one(method: str, seed: int, steps: int, preset: str, extra: list[str]) -
         "map_r2": r2, "coverage95": coverage,
         "views": dict(collections.Counter(views)),
         "median_t_decision_s": summary.get("median_t_decision_s"),
+        # the last 20 decisions (n = steps - 20 .. steps): the cost at the largest training set
+        "decision_s_last20_median": float(np.median(decision_s[-20:])) if decision_s else None,
+        "decision_s_last20_mean": float(np.mean(decision_s[-20:])) if decision_s else None,
         "wall_s": wall, "curve": [float(c) for c in curve],
     }
 
