@@ -4,19 +4,25 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 ARGS   ?=
+# The reproducible environment: exact versions from constraints.txt (pyproject.toml has ranges).
+CONSTRAINTS ?= constraints.txt
+# Where torch comes from. Empty: pip's configuration (PyPI gives the CUDA build on Linux). A CPU-only
+# machine: make TORCH_INDEX=https://download.pytorch.org/whl/cpu ; a GPU workstation with CUDA 12.8:
+# make TORCH_INDEX=https://download.pytorch.org/whl/cu128 (or keep the torch you have: pip install -e .).
+TORCH_INDEX ?=
 
 .PHONY: run test install install-dev clean
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	# torch first: the CPU wheel on this machine; botorch would otherwise pull a CUDA build.
-	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e .
+	# torch first, from TORCH_INDEX when given: botorch would otherwise pull PyPI's CUDA build.
+	$(PIP) install -q -c $(CONSTRAINTS) torch $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
+	$(PIP) install -q -c $(CONSTRAINTS) -e .
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(PIP) install -q -e ".[dev]"
+	$(PIP) install -q -c $(CONSTRAINTS) -e ".[dev]"
 	touch $@
 
 install: $(VENV)/.installed

@@ -285,7 +285,10 @@ class ParticleClassifier:
 
     def fit(self, features: Any, kinds: Sequence[str]) -> "ParticleClassifier":
         """Train on ``features: (k, F)`` with one class name per particle (at least 2 classes)."""
-        from sklearn.ensemble import RandomForestClassifier
+        try:
+            from sklearn.ensemble import RandomForestClassifier
+        except ImportError as err:  # declared by the `particles` extra (gpytorch usually brings it)
+            raise ImportError("particle classes need scikit-learn: pip install 'autoscope[particles]'") from err
 
         x = self._features(features)
         y = np.asarray([str(k) for k in kinds])
