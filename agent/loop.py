@@ -642,7 +642,7 @@ class Experiment(InterventionsMixin):
         return self._objective_models[:k]
 
     def _model_states(self) -> Any:
-        if self.surrogate is None or not hasattr(self.surrogate, "state_dict"):
+        if self.surrogate is None:
             return None
         if self._objective_models:
             return {"objectives": [m.state_dict() for m in self._objective_models]}
