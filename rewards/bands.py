@@ -8,11 +8,12 @@ is clipped to it). Windows and ``units`` are in the axis units, ``"eV"`` by defa
 
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
 import numpy as np
 
-from ._config import choice, units_arg
+from ._config import choice, positive, units_arg
 from ._repr import format_repr
 from .errors import EmptySpectrum, RewardError, WindowOutsideAxis
 from .validation import ascending, check_spectrum
@@ -153,15 +154,24 @@ class PeakPosition:
               samples above half maximum (at least the maximum and its neighbours); exact for a
               Gaussian on zero background; needs positive counts there.
 
+        min_snr: for spectra in counts: the maximum must stand this many Poisson standard
+            deviations (``sqrt(counts)``) above the straight line through the window's two end
+            values, or there is no peak to locate (``EmptySpectrum``); without it a noise bump on a
+            falling background (the zero-loss tail away from any particle) gives a position at
+            the window edge. ``None``: no such check.
+
     Raises (on call):
         RewardError: the maximum sits on the first or last sample of the window (the peak is not
-            inside it); EmptySpectrum: the window is flat, or ``"gauss"`` meets non-positive counts.
+            inside it); EmptySpectrum: the window is flat, the peak is below ``min_snr``, or
+            ``"gauss"`` meets non-positive counts.
     """
 
-    def __init__(self, window: Sequence[float], units: str = "eV", method: str = "centroid") -> None:
+    def __init__(self, window: Sequence[float], units: str = "eV", method: str = "centroid",
+                 min_snr: float | None = None) -> None:
         self.window = parse_window(window, "window", "PeakPosition")
         self.units = units_arg(units, "PeakPosition")
         self.method = choice(method, ("centroid", "max", "gauss"), "method", "PeakPosition")
+        self.min_snr = None if min_snr is None else positive(min_snr, "min_snr", "PeakPosition", allow_zero=True)
 
     def __call__(self, spectrum: np.ndarray, axis: Any) -> float:
         owner = "PeakPosition"
@@ -183,6 +193,15 @@ class PeakPosition:
                 f"{owner}: the maximum lies on the window edge at {xs[i]:g} {self.units}, so the peak is "
                 f"not inside window=[{self.window[0]:g}, {self.window[1]:g}]; widen or move the window"
             )
+        if self.min_snr is not None:
+            chord = ys[0] + (ys[-1] - ys[0]) * (xs[i] - xs[0]) / (xs[-1] - xs[0])
+            height, sigma = peak - float(chord), math.sqrt(max(peak, 1.0))
+            if height < self.min_snr * sigma:
+                raise EmptySpectrum(
+                    f"{owner}: no peak inside window=[{self.window[0]:g}, {self.window[1]:g}] {self.units}: "
+                    f"the maximum at {xs[i]:g} stands {height / sigma:.2f} Poisson sigmas above the "
+                    f"background line, below min_snr={self.min_snr:g}"
+                )
         if self.method == "max":
             return _parabola_vertex(xs[i - 1], xs[i], xs[i + 1], ys[i - 1], ys[i], ys[i + 1])
         half = base + 0.5 * (peak - base)
@@ -235,4 +254,7 @@ class PeakPosition:
         return float(centre - scale * b / (2.0 * a))
 
     def __repr__(self) -> str:
-        return format_repr("PeakPosition", {"window": self.window, "units": self.units, "method": self.method})
+        params = {"window": self.window, "units": self.units, "method": self.method}
+        if self.min_snr is not None:
+            params["min_snr"] = self.min_snr
+        return format_repr("PeakPosition", params)

@@ -150,3 +150,48 @@ def test_every_band_reward_raises_typed_errors_on_bad_input(reward: object) -> N
         reward(good[:-1], axis)
     with pytest.raises(WindowOutsideAxis):
         reward(good[:50], Axis("energy_loss", "eV", UNIFORM[:50]))
+
+
+def test_peak_position_default_window_sits_on_a_real_emulator_peak() -> None:
+    """The shipped `reward=peak_position` looked at 1-2 eV, the zero-loss tail: the truth was NaN at
+    all 3,249 candidates and noisy spectra gave positions piled at the window edges. Its default
+    window is now the corner/edge band, and a spectrum without a significant peak fails."""
+    from pathlib import Path
+
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    from drivers.emulator import PlasmonEmulator
+    from rewards.errors import RewardError
+
+    conf = Path(__file__).resolve().parents[2] / "conf" / "reward" / "peak_position.yaml"
+    reward = instantiate(OmegaConf.load(conf))
+    em = PlasmonEmulator(seed=0)
+    n, fov = 57, 2e-7
+    centres = -fov / 2 + (14 + 4 * np.arange(n) + 0.5) * fov / 256
+    yy, xx = np.meshgrid(centres, centres, indexing="ij")
+    pts = np.stack([yy.ravel(), xx.ravel()], axis=1)
+    truth = em.ground_truth(reward, pts)
+    finite = truth[np.isfinite(truth)]
+    assert 0.25 < finite.size / truth.size < 0.9
+    assert finite.std() > 0.02 and 1.9 < finite.min() and finite.max() < 2.4
+    rng = np.random.default_rng(1)
+    pick = rng.choice(truth.size, 300, replace=False)
+    noisy = rng.poisson(em.expected_spectra(pts[pick])).astype(float)
+
+    def measure(spectrum):
+        try:
+            return reward(spectrum, em._axis)
+        except RewardError:
+            return np.nan
+
+    measured = np.array([measure(s) for s in noisy])
+    ok = np.isfinite(measured)
+    assert 0.5 < ok.mean() and (ok == np.isfinite(truth[pick])).mean() > 0.75
+    edge = (measured[ok] < 1.55) | (measured[ok] > 2.35)
+    assert edge.mean() < 0.05  # no pile-up at the window edges
+    both = ok & np.isfinite(truth[pick])
+    assert np.corrcoef(measured[both], truth[pick][both])[0, 1] > 0.9
+    with pytest.raises(RewardError, match="min_snr"):
+        PeakPosition([1.5, 2.4], min_snr=3.0)(np.full(226, 100.0) + np.r_[np.zeros(100), 5.0, np.zeros(125)],
+                                            Axis.uniform("E", "eV", 1.5, 0.004, 226))

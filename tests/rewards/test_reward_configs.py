@@ -19,6 +19,8 @@ ENERGY = Axis.uniform("energy_loss", "eV", 0.0, 0.01, 400)
 LOW_LOSS = 1.0 + 50.0 * np.exp(-0.5 * ((ENERGY.values - 1.5) / 0.1) ** 2) + 20.0 * np.exp(
     -0.5 * ((ENERGY.values - 2.5) / 0.1) ** 2
 )
+# a peak inside peak_position's default window (the emulator's corner/edge band, 1.5-2.4 eV)
+EDGE_BAND = 1.0 + 50.0 * np.exp(-0.5 * ((ENERGY.values - 2.0) / 0.1) ** 2)
 CORE = Axis.uniform("energy_loss", "eV", 200.0, 0.5, 400)
 CORE_LOSS = 1e9 * CORE.values**-3.0 + np.where(CORE.values >= 284.0, 20.0, 0.0)
 BIAS_STEPS = np.concatenate([np.linspace(0, 8, 17), np.linspace(8, -8, 33)[1:], np.linspace(-8, 0, 17)[1:-1]])
@@ -32,7 +34,7 @@ PARABOLA = -30.0 * (KPFM.values - 0.1) ** 2 - 6.0
 CASES = {
     "band_intensity": (LOW_LOSS, ENERGY, None, 0.0),  # window set per sample: see the test below
     "peak_ratio": (LOW_LOSS, ENERGY, (1.0 + 5.0 * np.sqrt(2 * np.pi)) / (1.0 + 2.0 * np.sqrt(2 * np.pi)), 1e-3),
-    "peak_position": (LOW_LOSS, ENERGY, 1.5, 1e-6),
+    "peak_position": (EDGE_BAND, ENERGY, 2.0, 1e-6),
     "edge_intensity": (CORE_LOSS, CORE, 20.0 * 50.0, 1e-6),
     "loop_area": (LOOP, BIAS, 6.0, 0.05),
     "coercive_bias": (LOOP, BIAS, 2.0, 0.05),
@@ -111,8 +113,8 @@ def test_reward_group_composes_through_hydra() -> None:
     with initialize_config_dir(config_dir=str(CONF.parent), version_base="1.3"):
         cfg = compose(config_name=None, overrides=["+reward=peak_position", "reward.method=gauss"])
     reward = instantiate(cfg.reward)
-    assert repr(reward) == "PeakPosition(window=[1.0, 2.0], units='eV', method='gauss')"
-    assert reward(LOW_LOSS, ENERGY) == pytest.approx(1.5, abs=1e-9)
+    assert repr(reward) == "PeakPosition(window=[1.5, 2.4], units='eV', method='gauss', min_snr=3.0)"
+    assert reward(EDGE_BAND, ENERGY) == pytest.approx(2.0, abs=1e-9)
 
 
 def test_edge_ratio_from_nested_hydra_mappings() -> None:
