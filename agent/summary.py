@@ -65,7 +65,7 @@ def summarise(exp: "Experiment", posterior=None) -> dict[str, Any]:
         "median_t_select_s": _median(t["t_select_s"]),
         "median_t_decision_s": _median(decision),
         "wall_time_s": time.perf_counter() - exp._t_start,
-        "instrument_time_s": _last_finite(rec.column("clock_s")),
+        "instrument_time_s": _instrument_time(exp, rec.column("clock_s")),
         "total_dose_e": float(np.nansum(rec.column("dose_e"))) if len(rec) else 0.0,
         "n_degenerate_steps": exp.state.n_degenerate,
         "policy": type(exp.policy).__name__,
@@ -123,6 +123,25 @@ def _last_finite(values: np.ndarray) -> float | None:
     v = np.asarray(values, dtype=np.float64)
     v = v[np.isfinite(v)]
     return float(v[-1]) if v.size else None
+
+
+def _instrument_time(exp: "Experiment", clock_s: np.ndarray) -> float | None:
+    """Instrument clock from the start of the run (the first overview) to the last measurement.
+
+    Drivers stamp frames with their own clock: an emulator's counts from its construction, Nion
+    Swift's and the remote servers' are epoch seconds (a raw last stamp read ``1.8e9 s``)."""
+    last = _last_finite(clock_s)
+    if last is None:
+        return None
+    meta = dict(exp.overview.metadata) if exp.overview is not None else {}
+    for key in ("start_time_s", "time_s"):
+        try:
+            origin = float(meta.get(key))
+        except (TypeError, ValueError):
+            continue
+        if np.isfinite(origin) and origin <= last:
+            return last - origin
+    return last
 
 
 def finish_run(exp: "Experiment") -> dict[str, Any]:

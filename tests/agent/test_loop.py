@@ -247,3 +247,26 @@ def test_pipelined_loop_stops_submitting_after_an_interlock(tmp_path):
     assert summary["n_measured"] == 7
     assert driver.calls.count("spectrum") == 7  # nothing acquired after the interlock
     assert exp.state.stop_reason.startswith("safety")
+
+
+def test_instrument_time_counts_from_the_run_start_not_the_epoch(tmp_path):
+    """Nion Swift (and the remote servers) stamp frames with epoch seconds: summary.json said
+    instrument_time_s = 1.8e9. It is now the clock from the first overview to the last spectrum."""
+    from drivers.frames import Frame
+
+    epoch = 1.8e9
+
+    class EpochClock(FakeDriver):
+        def acquire_overview(self, *args, **kwargs):
+            frame = super().acquire_overview(*args, **kwargs)
+            return Frame(frame.data, frame.axes, frame.frame_id, {**frame.metadata, "time_s": epoch})
+
+        def acquire_spectrum(self, *args, **kwargs):
+            frame = super().acquire_spectrum(*args, **kwargs)
+            return Frame(frame.data, frame.axes, frame.frame_id,
+                         {**frame.metadata, "time_s": epoch + frame.metadata["time_s"]})
+
+    _, summary = _run(tmp_path, driver=EpochClock(), steps=6)
+    assert 0 < summary["instrument_time_s"] < 60
+    _, plain = _run(tmp_path, name="plain", steps=6)
+    assert plain["instrument_time_s"] == pytest.approx(summary["instrument_time_s"])
