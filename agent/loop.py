@@ -505,8 +505,12 @@ class Experiment(InterventionsMixin):
             return StopReason.BUDGET
         if s.wall_time_s is not None and time.perf_counter() - self._t_start >= s.wall_time_s:
             return StopReason.WALL_TIME
-        if s.max_total_dose_e is not None and self.state.total_dose_e >= s.max_total_dose_e:
-            return StopReason.DOSE
+        if s.max_total_dose_e is not None:
+            # the next spectrum (and those in flight) must fit: a dose budget is never overshot
+            st = self.state
+            per_spectrum = st.total_dose_e / st.n_rows if st.n_rows else 0.0
+            if st.total_dose_e + per_spectrum * (1 + n_inflight) > s.max_total_dose_e:
+                return StopReason.DOSE
         if not self.available_mask().any() and not self.state.forced:
             return StopReason.EXHAUSTED
         return ""

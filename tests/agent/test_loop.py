@@ -270,3 +270,13 @@ def test_instrument_time_counts_from_the_run_start_not_the_epoch(tmp_path):
     assert 0 < summary["instrument_time_s"] < 60
     _, plain = _run(tmp_path, name="plain", steps=6)
     assert plain["instrument_time_s"] == pytest.approx(summary["instrument_time_s"])
+
+
+def test_dose_budget_is_never_overshot(tmp_path):
+    """The budget was checked after each spectrum, so the last one overshot it (1.06e8 e for 1e8);
+    now the next spectrum must fit (the fake driver books 1e6 e per spectrum)."""
+    exp, summary = _run(tmp_path, steps=20, max_total_dose_e=3.5e6)
+    assert summary["n_measured"] == 3 and summary["total_dose_e"] <= 3.5e6
+    assert summary["stop_reason"].startswith("total-dose")
+    _, exact = _run(tmp_path, name="exact", steps=20, max_total_dose_e=4e6)
+    assert exact["n_measured"] == 4 and exact["total_dose_e"] == pytest.approx(4e6)
