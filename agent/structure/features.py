@@ -10,9 +10,10 @@ spectrum, from the image alone:
   components) into *regions* (particles, grains, phases);
 * per candidate: signed distance to the nearest outline (negative inside), the size, elongation,
   solidity and mean intensity of the nearest region, the position on that region along and across
-  its principal axes, the local convexity of the nearest outline point (corners and tips < 0.5,
-  straight edges ~0.5), the distance to the second- and third-nearest region, and multi-scale
-  context (Gaussian-smoothed intensity and foreground fraction at 4 scales);
+  its principal axes, the local convexity of the nearest outline point (lower at corners and tips
+  than along straight edges), the distance to the second- and third-nearest region and the size
+  and shape of the second, proximity sums over all regions, and multi-scale context
+  (Gaussian-smoothed intensity and foreground fraction at 4 scales, 2-16 nm but at least 1-8 px);
 * the probe coordinates.
 
 Lengths are in nanometres (from the overview's calibration) so a model trained on one specimen
@@ -270,8 +271,10 @@ def structure_features(
             "outline_convexity": convex[oy, ox],
         })
         cols.update(_neighbours(labels, n, yx, sampling, max_regions, table))
-    for s in CONTEXT_SCALES_NM:
-        sig = (s / pixel_nm[0], s / pixel_nm[1])
+    for k, s in enumerate(CONTEXT_SCALES_NM):
+        # at least 1, 2, 4, 8 px: on coarse pixels (recorded maps at tens of nm to um per pixel)
+        # the nanometre scales would vanish below one pixel
+        sig = (max(s / pixel_nm[0], 2.0**k), max(s / pixel_nm[1], 2.0**k))
         cols[f"intensity_s{int(s)}nm"] = ndimage.gaussian_filter(norm, sig, mode="reflect")[iy, ix]
         cols[f"foreground_s{int(s)}nm"] = ndimage.gaussian_filter(mask.astype(np.float64), sig, mode="reflect")[iy, ix]
     values = np.stack([np.asarray(cols[name], dtype=np.float64) for name in FEATURE_NAMES], axis=1)
@@ -304,6 +307,8 @@ def _neighbours(labels: np.ndarray, n: int, yx: np.ndarray, sampling: tuple[floa
     for name, key in (("second_diameter_nm", "diameter"), ("second_elongation", "elong"),
                       ("second_solidity", "solidity"), ("second_intensity", "intensity")):
         out[name] = table[key][second] if len(ks) > 1 else np.zeros(len(yx))
-    for l in (4, 8, 16):
-        out[f"proximity_l{l}nm"] = np.exp(-dist / l).sum(axis=0)
+    pixel = float(np.mean(sampling))
+    for k, l in enumerate((4, 8, 16)):
+        # at least 2, 4, 8 px, for the same reason as the context scales
+        out[f"proximity_l{l}nm"] = np.exp(-dist / max(l, 2.0 ** (k + 1) * pixel)).sum(axis=0)
     return out
