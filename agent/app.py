@@ -127,13 +127,32 @@ def run_from_config(cfg: DictConfig, out_dir: str | Path) -> dict[str, Any]:
     return summary
 
 
+def _g(value: Any, digits: int = 4) -> str:
+    """A number for the console: ``70.39199999999997`` -> ``70.39``; None/NaN -> ``n/a``."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return "n/a"
+    return f"{number:.{digits}g}" if number == number else "n/a"
+
+
 def _log_summary(summary: dict[str, Any], out: Path) -> None:
-    line = (f"{summary['n_measured']} measured, best {summary['best_value']}, median decision "
-            f"{summary['median_t_decision_s']} s")
+    objectives = summary.get("objectives")
+    if summary.get("best_value") is not None:
+        best = f"best {_g(summary['best_value'])}"
+    elif objectives:
+        hv = objectives.get("hypervolume")
+        best = (f"Pareto set of {len(objectives.get('pareto_indices', []))} over {objectives.get('k')} objectives"
+                + (f", hypervolume {_g(hv)}" if hv is not None else ""))
+    else:
+        best = "no usable measurement"
+    line = f"{summary['n_measured']} measured, {best}, median decision {_g(summary['median_t_decision_s'], 3)} s"
     truth = summary.get("truth")
     if truth:
-        line += (f", top-1% found {truth['top1_found']}/{truth['top1_total']}, map r="
-                 f"{truth.get('map_pearson', float('nan')):.3f}")
+        line += (f", top-1% found {truth['top1_found']}/{truth['top1_total']}, map Pearson r="
+                 f"{_g(truth.get('map_pearson'), 3)}, R^2={_g(truth.get('map_r2'), 3)}")
+    elif objectives and objectives.get("hypervolume_ratio") is not None:
+        line += f", hypervolume of the truth reached {_g(100 * objectives['hypervolume_ratio'], 3)} %"
     log.info("%s; results in %s", line, out)
     print(f"[autoscope] {line}\n[autoscope] results in {out}")
 

@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+import numpy as np
+
 __all__ = ["Command", "ControlError", "send", "Inbox", "main", "VERBS", "SET_GROUPS", "validate_set",
            "to_pixels", "is_run_dir"]
 
@@ -239,15 +241,79 @@ def _status(run_dir: Path) -> str:
     store = check.summary() + "".join(f"\n  {n}" for n in check.notes)
     if not rows:
         return f"{run_dir}: no measurements yet\n{store}"
-    good = [r for r in rows if math.isfinite(r.reward)]
-    best = max(good, key=lambda r: r.reward) if good else None
+    maximize = _run_maximizes(run_dir)
+    values = [float(r.reward) for r in rows]
+    objectives = [np.asarray(r.objectives, dtype=np.float64) for r in rows]
+    label = ""
+    switch = _reward_switches(check.journal.events)
+    if switch:  # the loop rescored every spectrum with the new reward: so does the status
+        try:
+            values, objectives = _rescore(run_dir, rows, check.journal.signal_axis, switch)
+            label = f" under `set {' '.join(switch)}` (rescored)"
+        except Exception as err:  # noqa: BLE001 - status still reports the progress
+            label = f" under the reward before `set {' '.join(switch)}` (could not rescore: {err})"
+    good = [i for i, v in enumerate(values) if math.isfinite(v)]
     pending = len(list((run_dir / "control" / "inbox").glob("*.json")))
     line = f"{run_dir}: {len(rows)} measurements ({len(rows) - len(good)} without reward)"
-    if best is not None:
-        line += f", best {best.reward:.4g} at pixel {best.yx_px} (step {best.step})"
+    if good and any(o.size > 1 for o in objectives):
+        from policies.pareto import pareto_mask
+
+        usable = [i for i in good if objectives[i].size > 1 and np.all(np.isfinite(objectives[i]))]
+        y = np.stack([objectives[i] for i in usable]) if usable else np.zeros((0, 2))
+        front = pareto_mask(y if maximize else -y) if len(usable) else np.zeros(0, bool)
+        line += f", {y.shape[1]} objectives: Pareto set of {int(front.sum())}{label}"
+    elif good:
+        k = (max if maximize else min)(good, key=lambda i: values[i])
+        line += f", best {values[k]:.4g} at pixel {rows[k].yx_px} (step {rows[k].step}){label}"
     if (run_dir / "summary.json").exists():
         line += ", finished (summary.json written)"
     return line + f", {pending} command(s) waiting\n{store}"
+
+
+def _run_maximizes(run_dir: Path) -> bool:
+    import yaml
+
+    try:
+        cfg = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
+        return bool((cfg.get("experiment") or {}).get("maximize", True))
+    except (OSError, yaml.YAMLError, AttributeError):
+        return True
+
+
+def _reward_switches(events: Sequence[str]) -> list[str]:
+    """The reward arguments of every applied ``set`` (in order; cumulative like the loop's)."""
+    out: list[str] = []
+    for text in events:
+        try:
+            ev = json.loads(text)
+        except ValueError:
+            continue
+        if (isinstance(ev, dict) and ev.get("kind") == "intervention" and ev.get("verb") == "set"
+                and ev.get("outcome") == "applied"):
+            out += [str(a) for a in ev.get("args") or [] if str(a).split("=", 1)[0].split(".")[0] == "reward"]
+    return out
+
+
+def _rescore(run_dir: Path, rows: Sequence[Any], axis: Any, switch: list[str]) -> tuple[list[float], list[Any]]:
+    """Every journaled spectrum under the reward the run switched to (as the loop does)."""
+    from omegaconf import OmegaConf
+
+    from rewards.errors import RewardError
+
+    from .app import _rebuilder
+
+    if axis is None:
+        raise ValueError("the journal holds no signal axis")
+    reward = _rebuilder(OmegaConf.load(run_dir / "config.yaml"))("reward", switch)
+    values, objectives = [], []
+    for row in rows:
+        try:
+            v = np.atleast_1d(np.asarray(reward(np.asarray(row.spectrum), axis), dtype=np.float64))
+        except RewardError:
+            v = np.array([np.nan])
+        values.append(float(v[0]) if np.all(np.isfinite(v)) else float("nan"))
+        objectives.append(v if v.size > 1 else np.zeros(0))
+    return values, objectives
 
 
 def _check_against_run(run_dir: Path, cmd: Command) -> None:

@@ -67,3 +67,20 @@ def test_safety_null_runs_bare_from_another_folder(tmp_path):
     assert "safety layer disabled (safety=none)" in proc.stderr + proc.stdout
     runs = list((tmp_path / "outputs").glob("*/*"))
     assert len(runs) == 1 and not (runs[0] / "audit.jsonl").exists()
+
+
+def test_console_line_rounds_names_r2_and_the_hypervolume(tmp_path, capsys):
+    """The last line printed raw floats (`best 70.39199999999997`), Pearson r without the often
+    negative R^2, and `best None` for a vector reward."""
+    from agent.app import _log_summary
+
+    base = {"n_measured": 12, "median_t_decision_s": 0.0123456789}
+    _log_summary({**base, "best_value": 70.39199999999997,
+                  "truth": {"top1_found": 1, "top1_total": 33, "map_pearson": 0.41234, "map_r2": -1.23456}}, tmp_path)
+    line = capsys.readouterr().out.splitlines()[0]
+    assert "best 70.39," in line and "Pearson r=0.412" in line and "R^2=-1.23" in line
+    assert "0.0123 s" in line and "70.3919" not in line
+    _log_summary({**base, "best_value": None, "objectives": {
+        "k": 2, "pareto_indices": [3, 7, 9], "hypervolume": 1234.5678, "hypervolume_ratio": 0.5}}, tmp_path)
+    line = capsys.readouterr().out.splitlines()[0]
+    assert "None" not in line and "Pareto set of 3 over 2 objectives, hypervolume 1235" in line

@@ -129,3 +129,42 @@ def test_a_valid_force_and_veto_are_applied(tmp_path):
     exp.journal.close()
     exp._unlock_run()
     json  # noqa: B018
+
+
+def _app_run(tmp_path, name, set_args, steps=4):
+    from hydra import compose, initialize_config_dir
+
+    from agent.app import CONF_DIR, run_from_config
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[
+            f"experiment.steps={steps}", "experiment.n_init=3", "experiment.plots=false",
+            "experiment.progress=false", "surrogate=coord_gp"])
+    from agent.app import resume_run
+
+    run_dir = tmp_path / name
+    run_from_config(cfg, run_dir)  # measured under the default reward
+    send(run_dir, parse("set", set_args))  # applied when the run goes on: every spectrum rescored
+    return run_dir, resume_run(run_dir, [f"experiment.steps={steps + 2}"])
+
+
+def test_status_after_set_reward_shows_the_new_rewards_best(tmp_path, capsys):
+    """`autoscope-ctl RUN status` after `set reward...` showed the best of the old reward (the
+    journal's values); it now rescores the spectra as the loop did."""
+    run_dir, summary = _app_run(tmp_path, "scalar", ["reward.window_eV=[3.2,3.6]"])
+    capsys.readouterr()
+    assert ctl([str(run_dir), "status"]) == 0
+    out = capsys.readouterr().out
+    assert f"best {summary['best_value']:.4g}" in out and "rescored" in out
+    rows = [json.loads(line) for line in (run_dir / "journal.jsonl").read_text().splitlines()]
+    old = max(r["reward"] for r in rows if "step" in r and r["reward"] is not None and r["step"] < 4)
+    assert f"{old:.4g}" != f"{summary['best_value']:.4g}" and f"best {old:.4g}" not in out
+
+
+def test_status_of_a_vector_reward_names_the_pareto_set(tmp_path, capsys):
+    run_dir, summary = _app_run(tmp_path, "vector", ["reward=two_bands", "policy=ehvi"])
+    capsys.readouterr()
+    assert ctl([str(run_dir), "status"]) == 0
+    out = capsys.readouterr().out
+    n_front = len(summary["objectives"]["pareto_indices"])
+    assert f"2 objectives: Pareto set of {n_front}" in out and "best" not in out.split("\n")[0]
