@@ -156,14 +156,14 @@ class PeakPosition:
 
         min_snr: for spectra in counts: the maximum must stand this many Poisson standard
             deviations (``sqrt(counts)``) above the straight line through the window's two end
-            values, or there is no peak to locate (``EmptySpectrum``); without it a noise bump on a
+            values, or there is no peak to locate (``RewardError``: a failed measurement); without it a noise bump on a
             falling background (the zero-loss tail away from any particle) gives a position at
             the window edge. ``None``: no such check.
 
     Raises (on call):
         RewardError: the maximum sits on the first or last sample of the window (the peak is not
-            inside it); EmptySpectrum: the window is flat, the peak is below ``min_snr``, or
-            ``"gauss"`` meets non-positive counts.
+            inside it) or stands less than ``min_snr`` above the background; EmptySpectrum: the
+            window is flat, or ``"gauss"`` meets non-positive counts.
     """
 
     def __init__(self, window: Sequence[float], units: str = "eV", method: str = "centroid",
@@ -196,8 +196,8 @@ class PeakPosition:
         if self.min_snr is not None:
             chord = ys[0] + (ys[-1] - ys[0]) * (xs[i] - xs[0]) / (xs[-1] - xs[0])
             height, sigma = peak - float(chord), math.sqrt(max(peak, 1.0))
-            if height < self.min_snr * sigma:
-                raise EmptySpectrum(
+            if height < self.min_snr * sigma:  # this spectrum has no peak (not: the window is empty)
+                raise RewardError(
                     f"{owner}: no peak inside window=[{self.window[0]:g}, {self.window[1]:g}] {self.units}: "
                     f"the maximum at {xs[i]:g} stands {height / sigma:.2f} Poisson sigmas above the "
                     f"background line, below min_snr={self.min_snr:g}"
