@@ -33,6 +33,8 @@ import numpy as np
 METHODS: dict[str, list[str]] = {
     "agent": [],                                                     # the shipped default
     "structure": ["surrogate=structure"],                            # no pretraining: this overview only
+    "structure_joint": ["surrogate=structure", "surrogate.structure_kernel=joint"],
+    "agent_joint": ["surrogate.structure_kernel=joint"],
     "coord_gp": ["surrogate=coord_gp"],                              # classical BO
     "dkl": ["surrogate=dkl"],                                        # patch DKL (the previous default)
     "random": ["policy=random", "~surrogate"],
@@ -204,9 +206,19 @@ def main() -> None:
     ap.add_argument("--extra", nargs="*", default=[], help="more Hydra overrides for every run")
     ap.add_argument("--jobs", type=int, default=2, help="runs in parallel (processes, 1 torch thread each)")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/emulator_discovery.json"))
+    ap.add_argument("--reuse", type=Path, default=None,
+                    help="an earlier JSON of this script (same steps and preset): its runs of methods not "
+                         "run now join the table (for baselines whose code did not change)")
     args = ap.parse_args()
     seeds = _seeds(args.seeds)
     jobs = [(m, s) for m in args.methods for s in seeds]
+    reused: list[dict[str, Any]] = []
+    if args.reuse is not None:
+        old = json.loads(args.reuse.read_text())
+        if old["steps"] != args.steps or old["preset"] != args.preset:
+            raise SystemExit(f"--reuse {args.reuse}: made with steps={old['steps']} preset={old['preset']}")
+        reused = [r for r in old["runs"] if r["method"] not in args.methods and r["seed"] in seeds]
+        print(f"reusing {len(reused)} runs of {sorted({r['method'] for r in reused})} from {args.reuse}")
     print(f"{len(jobs)} runs ({len(args.methods)} methods x {len(seeds)} seeds, {args.steps} steps, "
           f"preset {args.preset}) on {args.jobs} processes", flush=True)
     t0 = time.perf_counter()
@@ -217,17 +229,19 @@ def main() -> None:
             r = f.result()
             rows.append(r)
             print(json.dumps({k: v for k, v in r.items() if k != "curve"}), flush=True)
+    rows += reused
     stats = summarise(rows, args.baseline)
     total = int(np.median([r["top1_total"] for r in rows]))
     print_table(stats, args.baseline, total)
-    n_cand = None
     print(f"\nrandom's expected top-1 % found after {args.steps} steps: n/N x {total}; wall {time.perf_counter() - t0:.0f} s")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"command": "python -m benchmarks.emulator_discovery " + " ".join(
         [f"--steps {args.steps}", "--seeds " + " ".join(args.seeds), "--methods " + " ".join(args.methods),
+         *([f"--reuse {args.reuse}"] if args.reuse else []),
          f"--baseline {args.baseline}", f"--preset {args.preset}"] + (["--extra " + " ".join(args.extra)] if args.extra else [])),
         "steps": args.steps, "seeds": seeds, "preset": args.preset, "baseline": args.baseline,
-        "n_candidates": n_cand, "stats": stats, "runs": rows}, indent=1, default=str))
+        "reused_methods": sorted({r["method"] for r in reused}), "stats": stats, "runs": rows},
+        indent=1, default=str))
     print(f"saved {args.out}")
 
 

@@ -6,7 +6,11 @@ Two hyperparameter priors, both botorch's:
   output scale, LogNormal(-4, 1) noise: suited to 2 inputs (probe coordinates);
 * ``"dim_scaled"``: botorch's default since 0.12, an ARD RBF kernel whose LogNormal lengthscale
   prior grows with the square root of the input dimension (Hvarfner et al., 2024), so 10-20 inputs
-  do not overfit on 10-100 points.
+  do not overfit on 10-100 points;
+* ``"additive"``: the first two inputs (probe coordinates) under the ``"gamma"`` kernel plus the
+  others under the ``"dim_scaled"`` one, each with its own output scale: a spatial term keeps its
+  short lengthscale (hot spots are contiguous) while the descriptor term generalises across the
+  field of view.
 
 Targets are standardised per fit. ``fit(..., optimise=False)`` keeps the hyperparameters and only
 conditions the GP on the new data (milliseconds); ``optimise=True`` runs botorch's
@@ -27,10 +31,11 @@ from botorch.models.utils.gpytorch_modules import (
     get_gaussian_likelihood_with_lognormal_prior,
 )
 from gpytorch.constraints import GreaterThan
-from gpytorch.kernels import Kernel
+from gpytorch.kernels import AdditiveKernel, Kernel, MaternKernel, ScaleKernel
 from gpytorch.likelihoods import GaussianLikelihood
 from gpytorch.means import ConstantMean
 from gpytorch.mlls import ExactMarginalLogLikelihood
+from gpytorch.priors import GammaPrior
 
 from .errors import SurrogateConfigError, SurrogateNotFittedError
 from .exact import ExactPredictor
@@ -41,7 +46,7 @@ from .standardize import TargetScaler
 __all__ = ["PRIORS", "FeatureGP"]
 
 #: hyperparameter priors accepted by :class:`FeatureGP`.
-PRIORS = ("gamma", "dim_scaled")
+PRIORS = ("gamma", "dim_scaled", "additive")
 
 
 @dataclass
@@ -66,6 +71,8 @@ class FeatureGP:
                  max_iter: int = 200, seed: int = 0) -> None:
         if prior not in PRIORS:
             raise SurrogateConfigError(f"prior={prior!r} is not known; use one of {PRIORS}")
+        if prior == "additive" and int(dims) < 3:
+            raise SurrogateConfigError(f"prior='additive' needs 2 coordinates plus descriptors, got dims={dims}")
         self.dims = int(dims)
         self.prior = prior
         self.noise_lower_bound = float(noise_lower_bound)
@@ -80,6 +87,17 @@ class FeatureGP:
     def _build(self) -> _Modules:
         if self.prior == "gamma":
             covar: Kernel = make_covar_module("matern52", self.dims, with_priors=True).double()
+            likelihood = make_likelihood(self.noise_lower_bound, 0.01, with_prior=True).double()
+        elif self.prior == "additive":
+            spatial = ScaleKernel(MaternKernel(nu=2.5, ard_num_dims=2, active_dims=(0, 1),
+                                               lengthscale_prior=GammaPrior(3.0, 6.0)),
+                                  outputscale_prior=GammaPrior(2.0, 0.15))
+            spatial.base_kernel.lengthscale = GammaPrior(3.0, 6.0).mean
+            rest = tuple(range(2, self.dims))
+            descriptors = ScaleKernel(get_covar_module_with_dim_scaled_prior(ard_num_dims=len(rest), active_dims=rest),
+                                      outputscale_prior=GammaPrior(2.0, 0.15))
+            spatial.outputscale = descriptors.outputscale = 0.5
+            covar = (spatial + descriptors).double()
             likelihood = make_likelihood(self.noise_lower_bound, 0.01, with_prior=True).double()
         else:
             covar = get_covar_module_with_dim_scaled_prior(ard_num_dims=self.dims).double()
@@ -143,8 +161,9 @@ class FeatureGP:
         """(d,) lengthscales in input units."""
         assert self._modules is not None
         k = self._modules.covar
-        base = k.base_kernel if hasattr(k, "base_kernel") else k
-        return base.lengthscale.detach().reshape(-1).to(torch.float64).numpy()
+        parts = k.kernels if isinstance(k, AdditiveKernel) else [k]
+        bases = [p.base_kernel if isinstance(p, ScaleKernel) else p for p in parts]
+        return np.concatenate([b.lengthscale.detach().reshape(-1).to(torch.float64).numpy() for b in bases])
 
     def loo(self) -> LooScores:
         """Leave-one-out scores of the last fit."""

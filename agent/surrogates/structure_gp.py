@@ -97,6 +97,9 @@ class StructureGP:
         pretrained: path of a :class:`agent.structure.StructurePropertyModel` file, or None. A
             relative path is looked up from the working directory, then from the package folder.
         refit_every: optimise the hyperparameters on every K-th fit; in between, condition only.
+        structure_kernel: ``"joint"``: one ARD kernel over the coordinates and descriptors of the
+            ``structure`` view; ``"additive"``: a coordinate kernel plus a descriptor kernel (see
+            :class:`.FeatureGP`).
         calibrate: widen the predictive std by the leave-one-out z-score RMS when it exceeds 1.
         max_calibration: cap of that factor.
         min_points_calibration: fewest points before calibrating.
@@ -118,6 +121,7 @@ class StructureGP:
         views: tuple[str, ...] | list[str] = VIEWS,
         pretrained: str | None = None,
         refit_every: int = 5,
+        structure_kernel: str = "additive",
         calibrate: bool = True,
         max_calibration: float = 3.0,
         min_points_calibration: int = 10,
@@ -142,6 +146,9 @@ class StructureGP:
         self.views = views
         self.pretrained_path = _resolve(pretrained) if pretrained else None
         self.refit_every = int_setting("refit_every", refit_every, 1)
+        if structure_kernel not in ("joint", "additive"):
+            raise SurrogateConfigError(f"structure_kernel={structure_kernel!r}: use 'joint' or 'additive'")
+        self.structure_kernel = str(structure_kernel)
         self.calibrate = bool_setting("calibrate", calibrate)
         self.max_calibration = float_setting("max_calibration", max_calibration, 1.0, False)
         self.min_points_calibration = int_setting("min_points_calibration", min_points_calibration, 3)
@@ -240,8 +247,8 @@ class StructureGP:
                 gp = self._gps.get(view)
                 if gp is None:
                     cols = self._columns[view]
-                    gp = self._gps[view] = FeatureGP(len(cols), "gamma" if view == "coords" else "dim_scaled",
-                                                     self.noise_lower_bound, self.max_iter, self.seed)
+                    gp = self._gps[view] = FeatureGP(len(cols), self._prior(view), self.noise_lower_bound,
+                                                     self.max_iter, self.seed)
                 gp.fit(Xf[:, self._columns[view]], yy, optimise=optimise)
                 scores[view] = gp.loo()
         memorising = tuple(v for v, s in scores.items()
@@ -257,6 +264,13 @@ class StructureGP:
                                          optimised=optimise, calibration=self._calibration,
                                          seconds=time.perf_counter() - t0, memorising=memorising)
         return self
+
+    def _prior(self, view: str) -> str:
+        if view == "coords":
+            return "gamma"
+        if view == "structure" and self.structure_kernel == "additive":
+            return "additive"  # columns: y, x, descriptors
+        return "dim_scaled"
 
     @property
     def view(self) -> str:
