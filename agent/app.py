@@ -56,6 +56,11 @@ def build_experiment(cfg: DictConfig, out_dir: str | Path) -> Experiment:
     policy = _instantiate(cfg, "gate") if cfg.get("gate") is not None else _instantiate(cfg, "policy")
     surrogate = _instantiate(cfg, "surrogate")
     driver = _wrap_safety(cfg, _instantiate(cfg, "driver"), Path(out_dir))
+    # a replay has only its recorded field, grid and detectors: the experiment's, where they do not
+    # apply to it (the default experiment is written for the emulator), give way to the recorded ones
+    from .preflight import fit_recording
+
+    settings = fit_recording(settings, driver)
     return Experiment(
         driver=driver,
         reward=reward,

@@ -133,6 +133,8 @@ def help_text(conf_dir: Path | None = None) -> str:
         "",
         "usage: autoscope [group=option ...] [key=value ...]      (Hydra overrides; --multirun sweeps)",
         "       e.g. autoscope policy=ucb policy.beta=4 experiment.steps=60",
+        "       autoscope +dataset=ncem_eds   (a recording with the benchmark's driver, target and budget:",
+        "       conf/dataset/; `+` because the group is autoscope-bench's, not in the default list)",
         "       autoscope-resume RUN_DIR | autoscope-ctl RUN_DIR status | autoscope-serve driver=...",
         "",
         f"Config groups (group=option, * = default; files in {conf}):",

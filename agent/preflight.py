@@ -8,6 +8,8 @@ whose one-line message names the setting, its value and the fix.
 
 * :func:`check_driver` -- before the overview: exposure, detectors and field of view against
   ``driver.capabilities()``, the reward on the driver's signal axis, NaN/inf in replay data;
+* :func:`fit_recording` -- before both, replays only: the recording's field, grid and detector
+  names where the experiment's (written for a live instrument) cannot apply to it;
 * :func:`check_overview` -- after the overview, before the candidates are built: NaN/inf in the
   image, window and margin against its size, a memory estimate of the candidate arrays against the
   available memory, the step budget against the number of candidates.
@@ -29,7 +31,7 @@ from .candidates import CandidateConfigError, _axis_counts
 from .settings import ConfigError, ExperimentSettings
 
 __all__ = ["PreflightError", "check_driver", "check_overview", "driver_signal_axis",
-           "candidate_bytes", "available_memory_bytes"]
+           "candidate_bytes", "available_memory_bytes", "fit_recording"]
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +76,75 @@ def _replay_recording(driver: Any) -> Any:
         if rec is not None and hasattr(rec, "cube"):
             return rec
     return None
+
+
+def _replay_driver(driver: Any) -> Any:
+    for d in _inner_chain(driver):
+        if getattr(d, "_recording", None) is not None and hasattr(d, "native_fov_m"):
+            return d
+    return None
+
+
+#: The protocol's default detector names: a replay reads them as "the recorded one".
+_DEFAULT_DETECTORS = {"spectrum": "EELS", "image": "HAADF"}
+
+
+def fit_recording(settings: ExperimentSettings, driver: Any) -> ExperimentSettings:
+    """``settings`` with a replay's recorded field, grid and detector names where the experiment's
+    cannot apply to the recording; any other driver gets ``settings`` unchanged.
+
+    A replay has one field and one grid, and it cannot resample: ``experiment.overview.fov_m`` /
+    ``shape_px`` other than the recorded ones (the default experiment's 200 nm and 256 x 256 px,
+    written for the emulator) are read as null (the recorded field and grid), the overview dwell as
+    irrelevant, and the protocol's default detector names (``EELS``, ``HAADF``) as the recorded
+    spectrometer and image, as the replay driver itself reads them; the default experiment's exposure
+    (the emulator's 0.05 s) as the recorded exposure, not as thinning the counts to 5 %. Each
+    replacement is logged. Anything else the recording can honour (another exposure, to thin to; a
+    recorded detector name; the candidate grid) is kept, and a detector that is neither recorded nor a default is still refused
+    by :func:`check_driver`.
+    """
+    import dataclasses
+
+    replay = _replay_driver(driver)
+    if replay is None:
+        return settings
+    rec = replay._recording
+    ov = settings.overview
+    changes: dict[str, Any] = {}
+    notes: list[str] = []
+    native_fov = replay.native_fov_m
+    if ov.fov_m is not None and (native_fov is None or not math.isclose(ov.fov_m, native_fov, rel_tol=1e-6)):
+        changes["fov_m"] = None
+        notes.append(f"overview.fov_m={ov.fov_m:g} -> the recorded field "
+                     + ("(uncalibrated)" if native_fov is None else f"{native_fov:.4g} m"))
+    if ov.shape_px is not None and tuple(int(v) for v in ov.shape_px) != tuple(rec.shape_px):
+        changes["shape_px"] = None
+        notes.append(f"overview.shape_px={list(ov.shape_px)} -> the recorded grid {list(rec.shape_px)}")
+    if ov.dwell_s is not None:
+        changes["dwell_s"] = None  # the recorded image is what it is
+    images = [rec.image_name, *getattr(rec, "extra_images", {})]
+    if ov.detector == _DEFAULT_DETECTORS["image"] and ov.detector not in images:
+        changes["detector"] = rec.image_name
+        notes.append(f"overview.detector={ov.detector} -> the recorded image {rec.image_name!r}")
+    top: dict[str, Any] = {}
+    if settings.detector == _DEFAULT_DETECTORS["spectrum"] and settings.detector != rec.spectrum_name:
+        top["detector"] = rec.spectrum_name
+        notes.append(f"detector={settings.detector} -> the recorded spectra {rec.spectrum_name!r}")
+    recorded = getattr(replay, "_recorded_exposure_s", None)
+    if (recorded is not None and settings.exposure_s == ExperimentSettings.exposure_s
+            and not math.isclose(settings.exposure_s, recorded)):
+        # the default experiment's exposure is the emulator's (0.05 s), not a request to thin the
+        # recorded counts to 5 %: another experiment.exposure_s (or driver.dwell_fraction) thins
+        top["exposure_s"] = float(recorded)
+        notes.append(f"exposure_s={settings.exposure_s:g} (the default experiment's) -> the recorded "
+                     f"{recorded:g} s (give another experiment.exposure_s, or driver.dwell_fraction, to thin)")
+    if not changes and not top:
+        return settings
+    if notes:
+        log.warning("replay of %s: the experiment's settings do not apply to the recording: %s "
+                    "(set them to the recorded values, or null, to silence this)",
+                    getattr(rec, "source", "") or "a recording", "; ".join(notes))
+    return dataclasses.replace(settings, overview=dataclasses.replace(ov, **changes), **top)
 
 
 def _nonfinite(name: str, arr: Any, fix: str) -> None:
