@@ -1,4 +1,4 @@
-"""Human in the loop: ``autoscope-ctl RUN_DIR pause|resume|stop|veto|force|set|status``.
+"""Human in the loop: ``autoscope-ctl RUN_DIR pause|resume|stop|veto|force|set|label|status``.
 
 Commands travel as small JSON files through ``RUN_DIR/control/inbox/`` (written atomically, named
 in time order); the running loop polls the inbox before every decision, applies each command,
@@ -17,6 +17,9 @@ Commands (positions in overview pixels, or metres with ``--metres``)::
     pause | resume | stop
     veto Y0 Y1 X0 X1          never measure candidates inside this box
     force Y X                 measure the candidate nearest (Y, X) next
+    label Y X [--negative]    the candidate nearest (Y, X) shows the feature (--negative: it does
+                              not): a label for the run's few-shot scorer (gate=fewshot,
+                              gate=weight_fewshot), whose scores are recomputed at once
     set policy=ucb policy.beta=4      switch the policy (or reward=..., reward.window_eV=[1,2])
     status                    print progress from the journal
 """
@@ -37,9 +40,11 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 __all__ = ["Command", "ControlError", "send", "Inbox", "main", "VERBS", "SET_GROUPS", "validate_set",
-           "to_pixels", "is_run_dir"]
+           "to_pixels", "is_run_dir", "LABELS", "has_fewshot"]
 
-VERBS = ("pause", "resume", "stop", "veto", "force", "set")
+VERBS = ("pause", "resume", "stop", "veto", "force", "set", "label")
+#: the third argument of ``label``
+LABELS = ("positive", "negative")
 #: the config groups ``set`` may change mid-run
 SET_GROUPS = ("policy", "reward")
 from .confdir import CONF_DIR as _CONF_DIR  # noqa: E402 - the shipped configs (agent/conf)
@@ -128,7 +133,7 @@ def to_pixels(verb: str, values: Sequence[float], metres: bool, axes: Sequence[A
         ay, ax = axes
         out = []
         for k, v in enumerate(vals):
-            axis = ay if (verb == "force" and k == 0) or (verb == "veto" and k < 2) else ax
+            axis = ay if (verb in ("force", "label") and k == 0) or (verb == "veto" and k < 2) else ax
             out.append((v - axis.offset) / axis.scale if axis.scale else float("nan"))
         vals = out
     if shape is not None:
@@ -183,6 +188,16 @@ def parse(verb: str, args: Sequence[str], metres: bool = False) -> Command:
         except (TypeError, ValueError) as err:
             raise ControlError(f"`{form}`: {err}") from err
         to_pixels(verb, values, metres, None, None)  # finite
+    elif verb == "label":
+        if len(args) not in (2, 3) or (len(args) == 3 and str(args[2]) not in LABELS):
+            raise ControlError("`label` needs a position and optionally its class: label Y X [positive|negative] "
+                               "(autoscope-ctl RUN_DIR label Y X [--negative])")
+        try:
+            values = [float(a) for a in args[:2]]
+        except (TypeError, ValueError) as err:
+            raise ControlError(f"`label Y X`: {err}") from err
+        to_pixels(verb, values, metres, None, None)  # finite
+        values.append(str(args[2]) if len(args) == 3 else "positive")
     else:  # set
         validate_set([str(a) for a in args])
         values = [str(a) for a in args]
@@ -316,9 +331,32 @@ def _rescore(run_dir: Path, rows: Sequence[Any], axis: Any, switch: list[str]) -
     return values, objectives
 
 
+def has_fewshot(node: Any) -> bool:
+    """Whether a (plain) config holds a few-shot scorer that labels can reach (``FewShotReward``)."""
+    if isinstance(node, Mapping):
+        target = node.get("_target_")
+        if isinstance(target, str) and target.rsplit(".", 1)[-1] == "FewShotReward":
+            return True
+        return any(has_fewshot(v) for v in node.values())
+    if isinstance(node, (list, tuple)):
+        return any(has_fewshot(v) for v in node)
+    return False
+
+
 def _check_against_run(run_dir: Path, cmd: Command) -> None:
-    """veto/force against the run's overview, set against its config (where those files are readable)."""
-    if cmd.verb in ("veto", "force") and (run_dir / "overview.npz").exists():
+    """veto/force/label against the run's overview, set against its config, label against its
+    gate (where those files are readable)."""
+    if cmd.verb == "label" and (run_dir / "config.yaml").exists():
+        import yaml
+
+        try:
+            cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
+        except (OSError, yaml.YAMLError):
+            cfg = None
+        if isinstance(cfg, dict) and not has_fewshot(cfg.get("gate")):
+            raise ControlError("`label`: this run has no few-shot scorer to learn from labels (it was started "
+                               "without gate=fewshot or gate=weight_fewshot)")
+    if cmd.verb in ("veto", "force", "label") and (run_dir / "overview.npz").exists():
         from .record import RecordError
         from .runfiles import load_overview
 
@@ -326,7 +364,7 @@ def _check_against_run(run_dir: Path, cmd: Command) -> None:
             ov = load_overview(run_dir / "overview.npz")
         except RecordError:
             return
-        to_pixels(cmd.verb, cmd.args, cmd.metres, ov.axes, tuple(ov.data.shape))
+        to_pixels(cmd.verb, cmd.args[:4 if cmd.verb == "veto" else 2], cmd.metres, ov.axes, tuple(ov.data.shape))
     elif cmd.verb == "set" and (run_dir / "config.yaml").exists():
         import yaml
 
@@ -344,7 +382,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("run_dir", type=Path, help="the run directory (holds record.h5)")
     ap.add_argument("verb", choices=VERBS + ("status",))
     ap.add_argument("args", nargs="*", help="command arguments (see `autoscope-ctl --help`)")
-    ap.add_argument("--metres", action="store_true", help="veto/force positions are in metres")
+    ap.add_argument("--metres", action="store_true", help="veto/force/label positions are in metres")
+    ap.add_argument("--negative", action="store_true", help="label: the spot does not show the feature")
     try:
         ns = ap.parse_args(argv)
     except SystemExit as exit_:  # argparse printed its one-line usage error
@@ -362,6 +401,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"autoscope-ctl: {str(err).splitlines()[0]}", file=sys.stderr)
             return 3
         return 0
+    if ns.negative:
+        if ns.verb != "label":
+            print("autoscope-ctl: --negative belongs to `label`", file=sys.stderr)
+            return 2
+        if len(ns.args) == 3 and ns.args[2] != "negative":
+            print(f"autoscope-ctl: `label ... {ns.args[2]} --negative` contradicts itself", file=sys.stderr)
+            return 2
+        ns.args = ns.args[:2] + ["negative"]
     try:
         cmd = parse(ns.verb, ns.args, ns.metres)
         _check_against_run(ns.run_dir, cmd)

@@ -1,14 +1,18 @@
 """Human in the loop: the control commands a running experiment applies (``autoscope-ctl``).
 
 A mixin of :class:`agent.loop.Experiment`: it reads the run's inbox before every decision and
-applies pause / resume / stop / veto / force / set, each recorded as an ``intervention`` event.
-Switching the reward recomputes every target from the recorded spectra: nothing is re-measured.
+applies pause / resume / stop / veto / force / set / label, each recorded as an ``intervention``
+event. Switching the reward recomputes every target from the recorded spectra: nothing is
+re-measured. A label reaches the run's few-shot scorer (``FewShotReward.update``), and the gate's
+mask or the prior's weights are recomputed from its new prototypes before the next decision.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import sys
+from typing import Any
 
 import numpy as np
 
@@ -70,14 +74,17 @@ class InterventionsMixin:
             st.vetoed.extend(new)
             st.forced = [i for i in st.forced if i not in set(new)]
             log.info("vetoed %d candidates", len(new))
+        elif cmd.verb == "label":
+            py, px = self._to_pixels(cmd, [float(v) for v in cmd.args[:2]])
+            i = self._nearest_candidate("label", py, px)
+            positive = str(cmd.args[2]) != "negative"
+            self._apply_label(i, positive)
+            st.labels.append([i, positive])
+            log.info("few-shot label: candidate %d at %s is %s", i, tuple(int(v) for v in cand.yx_px[i]),
+                     "positive" if positive else "negative")
         elif cmd.verb == "force":
             py, px = self._to_pixels(cmd, [float(v) for v in cmd.args])
-            d2 = (cand.yx_px[:, 0] - py) ** 2 + (cand.yx_px[:, 1] - px) ** 2
-            i = int(np.argmin(d2))
-            reach = max(float(cand.stride), cand.window / 2.0)
-            if math.sqrt(float(d2[i])) > reach:
-                raise ControlError(f"force {py:g} {px:g}: no candidate within {reach:g} px (the nearest is "
-                                   f"at {tuple(int(v) for v in cand.yx_px[i])})")
+            i = self._nearest_candidate("force", py, px)
             if i in set(st.vetoed) or i in set(st.failed):
                 raise ControlError(f"force: candidate {i} is vetoed or failed")
             if i in set(st.measured) and not self.settings.allow_remeasure:
@@ -92,6 +99,47 @@ class InterventionsMixin:
             self._apply_set([str(a) for a in cmd.args], record=True)
         else:
             raise ValueError(f"unknown verb {cmd.verb}")
+
+    def _nearest_candidate(self, verb: str, py: float, px: float) -> int:
+        """The candidate nearest overview pixel (py, px), refused beyond a grid step or half a window."""
+        cand = self.candidates
+        assert cand is not None
+        d2 = (cand.yx_px[:, 0] - py) ** 2 + (cand.yx_px[:, 1] - px) ** 2
+        i = int(np.argmin(d2))
+        reach = max(float(cand.stride), cand.window / 2.0)
+        if math.sqrt(float(d2[i])) > reach:
+            raise ControlError(f"{verb} {py:g} {px:g}: no candidate within {reach:g} px (the nearest is "
+                               f"at {tuple(int(v) for v in cand.yx_px[i])})")
+        return i
+
+    def _label_sinks(self) -> list[Any]:
+        """The few-shot scorers (``FewShotReward``) inside the policy: a gate's or a prior's."""
+        module = sys.modules.get("agent.vision.fewshot")  # not loaded: no few-shot scorer in this run
+        if module is None:
+            return []
+        out: list[Any] = []
+        todo, seen = [self.policy], set()
+        while todo:
+            obj = todo.pop()
+            if obj is None or id(obj) in seen or len(seen) > 16:
+                continue
+            seen.add(id(obj))
+            if isinstance(obj, module.FewShotReward):
+                out.append(obj)
+                continue
+            todo.extend(getattr(obj, name, None) for name in ("gate", "prior", "policy"))
+        return out
+
+    def _apply_label(self, index: int, positive: bool) -> None:
+        """Give candidate ``index``'s label to every few-shot scorer of the run, then re-prepare the
+        policy so the gate mask / prior weights follow the new prototypes."""
+        sinks = self._label_sinks()
+        if not sinks:
+            raise ControlError("label: this run has no few-shot scorer to learn from labels (start it with "
+                               "gate=fewshot or gate=weight_fewshot)")
+        for sink in sinks:
+            sink.update(self.candidates, int(index), bool(positive))
+        self._prepare_policy()
 
     def _apply_set(self, args: list[str], record: bool) -> None:
         if self.rebuild is None:

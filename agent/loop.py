@@ -119,6 +119,7 @@ class LoopState:
     drift_px: list[float] = field(default_factory=lambda: [0.0, 0.0])
     last_index: int = -1  # the candidate the probe last measured (travel costs start there)
     overrides: list[str] = field(default_factory=list)
+    labels: list[list[Any]] = field(default_factory=list)  # few-shot labels sent: [candidate, positive]
     consecutive_failures: int = 0  # unusable measurements in a row (failed, or no reward)
 
 
@@ -312,6 +313,11 @@ class Experiment(InterventionsMixin):
             self._load_model_states(ckpt.get("surrogate"))
             for ov in self.state.overrides:
                 self._apply_set(ov.split(" "), record=False)
+            for index, positive in self.state.labels:  # the scorer is rebuilt from the config: relabel
+                try:
+                    self._apply_label(int(index), bool(positive))
+                except Exception as err:  # noqa: BLE001 - resumed without the few-shot gate: labels unused
+                    log.warning("few-shot label of candidate %s not re-applied: %s", index, err)
             if self.dose is not None and "dose_local" in ckpt["extra"]:
                 self.dose.local_dose = np.asarray(ckpt["extra"]["dose_local"], dtype=np.float64)
         self._replay.extend(rows[self.state.n_rows:])
