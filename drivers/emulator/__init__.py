@@ -1,5 +1,8 @@
 """STEM-EELS physics emulator over random Ag nanoparticles (the default driver).
 
+``CoreLossEmulator`` is the same specimen and instrument with core-loss spectra (Ag M4,5 and C K
+edges over a power-law background, :mod:`drivers.emulator.coreloss`).
+
 ``PlasmonEmulator`` implements :class:`drivers.Driver` and :class:`drivers.GroundTruth`; the sample
 types describe its specimen, the clocks its notion of time. ``PointProbeEmulator`` (and its
 electron-beam form ``ElectronProbeEmulator``) is the instrument life cycle every emulator shares.
@@ -7,12 +10,14 @@ electron-beam form ``ElectronProbeEmulator``) is the instrument life cycle every
 
 from .base import ElectronProbeEmulator, PointProbeEmulator
 from .clock import Clock, RealClock, VirtualClock, make_clock
+from .coreloss import CoreLossEmulator
 from .driver import EDGE_BAND_EV, IMAGE_DETECTORS, SPECTROMETERS, PlasmonEmulator
 from .physics import EDGE_MODE_KINDS, Mode, SpectrumModel
 from .sample import PARTICLE_KINDS, Disk, Particle, Rod, Sample, Triangle
 
 __all__ = [
     "Clock",
+    "CoreLossEmulator",
     "Disk",
     "EDGE_BAND_EV",
     "EDGE_MODE_KINDS",
