@@ -145,3 +145,23 @@ def test_k_consecutive_unusable_measurements_stop_the_run(tmp_path):
                       _settings(steps=6, max_consecutive_failures=0), tmp_path / "off", seed=0)
     summary = exp2.run()
     assert summary["n_failed"] == 6 and exit_code_for(summary) == ExitCode.NOTHING_MEASURED
+
+
+def test_a_reward_that_finds_no_counts_on_the_test_spectrum_is_left_to_real_spectra():
+    """EDS element fractions raise EmptySpectrum on the smooth test shape (no net counts above
+    their background): that is data, not configuration, and used to refuse every recorded EDS set."""
+    from agent.preflight import PreflightError, check_reward
+    from drivers.frames import Axis
+    from rewards.errors import EmptySpectrum, WindowOutsideAxis
+
+    axis = Axis.uniform("energy", "keV", 0.1, 0.01, 500)
+
+    def no_counts(spectrum, ax):
+        raise EmptySpectrum("no net counts above background")
+
+    def off_axis(spectrum, ax):
+        raise WindowOutsideAxis("window [100, 200] keV outside the axis")
+
+    check_reward(no_counts, axis)
+    with pytest.raises(PreflightError, match="cannot evaluate"):
+        check_reward(off_axis, axis)
