@@ -96,7 +96,9 @@ class StructureGP:
             ``combined``); the last two are dropped when no ``pretrained`` file is named.
         pretrained: path of a :class:`agent.structure.StructurePropertyModel` file, or None. A
             relative path is looked up from the working directory, then from the package folder.
-        refit_every: optimise the hyperparameters on every K-th fit; in between, condition only.
+        refit_every: optimise the hyperparameters at least K fits apart; in between, condition only.
+        refit_growth: ... and at least ``refit_growth * n`` fits apart at n training points, so
+            the amortised cost per decision stays flat as n grows (0: every ``refit_every`` fits).
         structure_kernel: ``"joint"``: one ARD kernel over the coordinates and descriptors of the
             ``structure`` view; ``"additive"``: a coordinate kernel plus a descriptor kernel (see
             :class:`.FeatureGP`).
@@ -121,6 +123,7 @@ class StructureGP:
         views: tuple[str, ...] | list[str] = VIEWS,
         pretrained: str | None = None,
         refit_every: int = 5,
+        refit_growth: float = 0.1,
         structure_kernel: str = "additive",
         calibrate: bool = True,
         max_calibration: float = 3.0,
@@ -146,6 +149,7 @@ class StructureGP:
         self.views = views
         self.pretrained_path = _resolve(pretrained) if pretrained else None
         self.refit_every = int_setting("refit_every", refit_every, 1)
+        self.refit_growth = float_setting("refit_growth", refit_growth, 0.0, False)
         if structure_kernel not in ("joint", "additive"):
             raise SurrogateConfigError(f"structure_kernel={structure_kernel!r}: use 'joint' or 'additive'")
         self.structure_kernel = str(structure_kernel)
@@ -175,6 +179,7 @@ class StructureGP:
     def _reset(self) -> None:
         self._gps: dict[str, FeatureGP] = {}
         self._n_fits = 0
+        self._last_optimised = -1  # fit number of the last hyperparameter optimisation
         self._view: str | None = None
         self._calibration = 1.0
         self._X: np.ndarray | None = None
@@ -240,7 +245,10 @@ class StructureGP:
             raise SurrogateInputError(
                 f"StructureGP.fit: y must be {Xf.shape[0]} finite targets, got shape {yy.shape}")
         t0 = time.perf_counter()
-        optimise = self._n_fits % self.refit_every == 0
+        gap = max(self.refit_every, int(self.refit_growth * Xf.shape[0]))
+        optimise = self._last_optimised < 0 or self._n_fits - self._last_optimised >= gap
+        if optimise:
+            self._last_optimised = self._n_fits
         scores: dict[str, LooScores] = {}
         with torch_threads(self.threads):
             for view in self.views:
@@ -352,6 +360,7 @@ class StructureGP:
         training data are not needed: the loop refits on its own record before the next decision,
         from these hyperparameters, so a resumed run decides as an uninterrupted one."""
         return {"format": _STATE_FORMAT, "views": list(self.views), "n_fits": self._n_fits,
+                "last_optimised": self._last_optimised,
                 "gps": {v: gp.state_dict() for v, gp in self._gps.items()}}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -366,6 +375,7 @@ class StructureGP:
         for view, sd in state["gps"].items():
             self._gps[view] = FeatureGP.from_state_dict(sd, self.noise_lower_bound, self.max_iter, self.seed)
         self._n_fits = int(state["n_fits"])
+        self._last_optimised = int(state["last_optimised"])
 
 
 def _select(scores: dict[str, LooScores], order: tuple[str, ...], memorising: tuple[str, ...]) -> str:
