@@ -208,8 +208,16 @@ class Experiment(InterventionsMixin):
                                     self.config_yaml, self.truth)
         self.journal = Journal(self.out_dir / "journal.jsonl")
         self.record.journal = self.journal  # every event is journaled first (rebuilds keep them)
+        self._record_gate()
         self._design = self._initial_design(self.settings.n_init)
         del ov
+
+    def _record_gate(self) -> None:
+        """A gate or prior (conf/gate/) goes in the record once the record exists: what it is, its
+        own validation figures (the quality gate's precision and F(1/3)), how much it passes."""
+        describe = getattr(self.policy, "describe", None)
+        if callable(describe) and self.record is not None:
+            self.record.event("gate", **describe())
 
     def _lock_run(self) -> None:
         """Hold ``run.lock``: a second writer of this folder is refused with this PID."""
@@ -306,6 +314,7 @@ class Experiment(InterventionsMixin):
             self.record.event("store_repaired", message=note)
         if check.record_problem:
             self.record.event("record_rebuilt_from_journal", reason=check.record_problem)
+        self._record_gate()
         self._design = self._initial_design(self.settings.n_init)  # same seed -> same design
         if ckpt is not None:
             self.state = LoopState(**ckpt["loop"])
@@ -346,21 +355,52 @@ class Experiment(InterventionsMixin):
         rng = np.random.default_rng([self.seed, 0xD5])  # own stream: identical on resume
         if n == 0:
             return []
+        # a gate (0/1 per candidate) or a prior (weights in (0, 1]) applies to the seed design too:
+        # the seed acquisitions are as expensive as the policy's
+        fn = getattr(self.policy, "design_weights", None)
+        w = fn() if callable(fn) else None
+        if w is not None:
+            w = np.asarray(w, dtype=np.float64)
+            if w.shape != (cand.n,) or not np.all(np.isfinite(w)) or np.any(w < 0):
+                raise ValueError(f"{type(self.policy).__name__}.design_weights() must be ({cand.n},) "
+                                 f"finite weights >= 0, got shape {w.shape}")
+            n_ok = int(np.count_nonzero(w > 0))
+            if n_ok < n:
+                log.warning("seed design: the gate passes %d candidates, fewer than n_init=%d", n_ok, n)
+            n = min(n, n_ok)
+            if n == 0:
+                return []
         if self.settings.init == "random":
-            return [int(i) for i in rng.choice(cand.n, size=n, replace=False)]
+            if w is None:
+                return [int(i) for i in rng.choice(cand.n, size=n, replace=False)]
+            return [int(i) for i in rng.choice(cand.n, size=n, replace=False, p=w / w.sum())]
         from scipy.stats import qmc
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Sobol balance warning for n not a power of two
             pts = qmc.Sobol(d=2, scramble=True, seed=rng).random(n)
+        # without weights: the candidate nearest each Sobol point. With weights: the candidate
+        # maximising w * exp(-d^2 / 2h^2), h half the spacing of n space-filling points (a 0/1 gate
+        # mask: the nearest candidate the gate passes)
+        penalty = None
+        if w is not None:
+            h2 = (0.5 / math.sqrt(n)) ** 2
+            with np.errstate(divide="ignore"):
+                penalty = -2.0 * h2 * np.log(w)  # in units of d^2; inf where the gate refuses
         taken = np.zeros(cand.n, dtype=bool)
         design = []
         for p in pts:
             d2 = np.sum((cand.yx_frac - p) ** 2, axis=1)
+            if penalty is not None:
+                d2 = d2 + penalty
             d2[taken] = np.inf
             i = int(np.argmin(d2))
             taken[i] = True
             design.append(i)
+        if w is not None:
+            log.info("seed design: %d space-filling points among the %d candidates the %s passes "
+                     "(mean weight %.3g vs %.3g over all)", n, n_ok, type(self.policy).__name__,
+                     float(w[design].mean()), float(w.mean()))
         return design
 
     # ================================================================== main loop

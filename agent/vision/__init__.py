@@ -16,7 +16,7 @@
 
 from .augment import Augmenter, dihedral, dihedral_stack
 from .class_gate import ParticleClassGate, train_particle_classifier_on_emulator
-from .emulator_data import EmulatorView, emulator_patch_dataset, emulator_view
+from .emulator_data import REWARD_TOP, EmulatorView, emulator_patch_dataset, emulator_view, top_labels
 from .emulator_truth import (
     KIND_CODES,
     KIND_NAMES,
@@ -82,6 +82,7 @@ __all__ = [
     "PatchCNN",
     "QualityGate",
     "RESTRICT_MODES",
+    "REWARD_TOP",
     "RandomFeatureEncoder",
     "SegmentationGate",
     "SegmentationWeights",
@@ -112,6 +113,7 @@ __all__ = [
     "particle_dataset_from_emulator",
     "particle_features",
     "restrict_candidates",
+    "top_labels",
     "train_gate_on_emulator",
     "train_particle_classifier_on_emulator",
     "train_segmenter_on_emulator",

@@ -18,7 +18,10 @@ from drivers.frames import Frame
 from .emulator_truth import EmulatorMasks, LabelRule, emulator_labels, emulator_masks
 from .errors import VisionConfigError
 
-__all__ = ["EmulatorView", "emulator_view", "emulator_patch_dataset"]
+__all__ = ["EmulatorView", "REWARD_TOP", "emulator_view", "emulator_patch_dataset", "top_labels"]
+
+REWARD_TOP = "reward_top"
+"""Label rule of :func:`emulator_patch_dataset`: the top share of the reward's noise-free truth."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -40,6 +43,32 @@ class EmulatorView:
     def labels(self, rule: str | LabelRule = "hotspot", distance_m: float = 5e-9) -> np.ndarray:
         """(n,) bool candidate labels under ``rule`` (see :func:`emulator_labels`)."""
         return emulator_labels(self.emulator, self.candidates, rule, distance_m)
+
+    def reward_truth(self, reward: Any) -> np.ndarray:
+        """(n,) float64 noise-free value of ``reward`` at every candidate (the emulator's
+        ``ground_truth``: the measured target without shot noise)."""
+        if reward is None or not callable(reward):
+            raise VisionConfigError("reward labels need the reward (a callable spectrum -> value), "
+                                    f"got {type(reward).__name__}")
+        return np.asarray(self.emulator.ground_truth(reward, self.candidates.yx_m), np.float64)
+
+    def reward_labels(self, reward: Any, top_fraction: float = 0.05) -> np.ndarray:
+        """(n,) bool: the candidates in the top ``top_fraction`` of :meth:`reward_truth` (maximised;
+        NaN truths are never positive)."""
+        return top_labels(self.reward_truth(reward), top_fraction)
+
+
+def top_labels(truth: np.ndarray, top_fraction: float = 0.05) -> np.ndarray:
+    """(n,) bool: ``truth`` at or above its ``1 - top_fraction`` quantile (finite values only)."""
+    t = np.asarray(truth, dtype=np.float64)
+    frac = float(top_fraction)
+    if not 0.0 < frac < 1.0:
+        raise VisionConfigError(f"top_fraction={top_fraction} must lie in (0, 1), e.g. 0.05")
+    finite = np.isfinite(t)
+    if not finite.any():
+        raise VisionConfigError("the reward's truth is NaN at every candidate: no top to label")
+    cut = np.quantile(t[finite], 1.0 - frac)
+    return finite & (np.where(finite, t, -np.inf) >= cut)
 
 
 def emulator_view(seed: int, fov_m: float = 2e-7, shape_px: int = 256, dwell_s: float = 2e-6,
@@ -68,13 +97,15 @@ def emulator_view(seed: int, fov_m: float = 2e-7, shape_px: int = 256, dwell_s: 
 
 
 def emulator_patch_dataset(seeds: Iterable[int], rule: str | LabelRule = "hotspot",
-                           distance_m: float = 5e-9, **view_kwargs: Any
-                           ) -> tuple[np.ndarray, np.ndarray]:
+                           distance_m: float = 5e-9, reward: Any = None, top_fraction: float = 0.05,
+                           **view_kwargs: Any) -> tuple[np.ndarray, np.ndarray]:
     """Candidate patches and labels of several specimens, concatenated.
 
     Args:
         seeds: emulator seeds, one survey each.
-        rule, distance_m: the labelling rule (see :func:`emulator_labels`).
+        rule, distance_m: the labelling rule (see :func:`emulator_labels`), or ``"reward_top"``:
+            each specimen's top ``top_fraction`` of ``reward``'s noise-free truth.
+        reward, top_fraction: see ``rule="reward_top"``.
         view_kwargs: survey and grid settings of :func:`emulator_view`.
 
     Returns:
@@ -84,7 +115,8 @@ def emulator_patch_dataset(seeds: Iterable[int], rule: str | LabelRule = "hotspo
     for seed in seeds:
         view = emulator_view(int(seed), **view_kwargs)
         patches.append(view.candidates.patches)
-        labels.append(view.labels(rule, distance_m))
+        labels.append(view.reward_labels(reward, top_fraction) if rule == REWARD_TOP
+                      else view.labels(rule, distance_m))
     if not patches:
         raise VisionConfigError("emulator_patch_dataset: seeds is empty; pass at least one seed")
     return np.concatenate(patches), np.concatenate(labels)

@@ -10,7 +10,8 @@ a copy of the selection state with ``available &= gate_mask``.
 
 Hook the loop provides: after ``make_candidates``, ``if hasattr(policy, "prepare"):
 policy.prepare(candidates, overview)`` (again after every new overview, e.g. on resume).
-Design points chosen by the loop's seed phase bypass the policy, hence the gate.
+The loop's seed design draws its space-filling points among the candidates the gate passes
+(:meth:`GatedPolicy.design_weights`), so no seed acquisition lands where the gate refuses one.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from policies.protocol import NoCandidatesLeft, SelectionState
 from ._checks import check_choice, check_float
 from .errors import VisionConfigError, VisionInputError, VisionNotFittedError
 
-__all__ = ["CandidateGate", "GatedPolicy", "ON_EMPTY"]
+__all__ = ["CandidateGate", "GatedPolicy", "ON_EMPTY", "gate_description"]
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +152,18 @@ class GatedPolicy:
                  type(self.gate).__name__, self.n_passed, self.n_candidates, self.n_removed)
         return mask
 
+    def design_weights(self) -> np.ndarray | None:
+        """(n,) float64 over the candidates for the loop's seed design: 1 where the gate passes, 0
+        where it refuses (None before :meth:`prepare`, or when the gate passes nothing and
+        ``on_empty="ungated"``)."""
+        if self.mask is None or (not self.mask.any() and self.on_empty == "ungated"):
+            return None
+        return self.mask.astype(np.float64)
+
+    def describe(self) -> dict[str, Any]:
+        """What the gate is and how good it was on its own validation data, for the run's record."""
+        return gate_description(self.gate, n_candidates=self.n_candidates, n_passed=self.n_passed)
+
     def gated_state(self, state: SelectionState) -> SelectionState:
         """A copy of ``state`` whose ``available`` is ANDed with the gate mask."""
         if self.mask is None:
@@ -189,3 +202,29 @@ class GatedPolicy:
         """The wrapped policy's acquisition values over the gated state (None if it has none)."""
         fn = getattr(self.policy, "acquisition", None)
         return None if fn is None else fn(posterior, self.gated_state(state))
+
+
+def gate_description(gate: Any, **counts: Any) -> dict[str, Any]:
+    """Type, training time and validation figures of a gate or prior (and of the segmenter and
+    classifier inside it), as JSON-ready numbers for a record event."""
+    out: dict[str, Any] = {"gate": type(gate).__name__, **counts}
+    val = getattr(gate, "val_metrics", None)
+    if isinstance(val, dict) and val:  # QualityGate: its own validation specimens
+        out["validation"] = {k: float(v) for k, v in val.items()}
+        out["beta"] = float(getattr(gate, "beta", float("nan")))
+    for name in ("segmenter", "classifier"):
+        part = getattr(gate, name, None)
+        if part is None:
+            continue
+        info: dict[str, Any] = {"type": type(part).__name__}
+        t = getattr(part, "train_time_s", None)
+        if isinstance(t, float) and t == t:
+            info["train_time_s"] = t
+        metrics = getattr(part, "train_metrics", None)
+        if isinstance(metrics, dict) and metrics:
+            info["train_metrics"] = {k: float(v) for k, v in metrics.items()}
+        out[name] = info
+    t = getattr(gate, "train_time_s", None)
+    if isinstance(t, float) and t == t:
+        out["train_time_s"] = t
+    return out

@@ -15,6 +15,7 @@ value is that it needs no hand-chosen threshold and can be retrained on harder d
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -33,6 +34,8 @@ from .metrics import iou
 from .unet import UNet
 
 __all__ = ["ParticleSegmenter", "train_segmenter_on_emulator", "NORMALISATIONS"]
+
+log = logging.getLogger(__name__)
 
 NORMALISATIONS: tuple[str, ...] = ("zscore", "minmax", "none")
 _STATE_VERSION = 1
@@ -79,6 +82,7 @@ class ParticleSegmenter:
         self.weights_path = weights_path
         self.net: UNet | None = None
         self.train_time_s = float("nan")
+        self.train_metrics: dict[str, float] = {}
         if weights_path is not None:
             self.load(weights_path)
 
@@ -120,8 +124,19 @@ class ParticleSegmenter:
                                                            eta_min=0.05 * self.lr)
         timgs = [torch.from_numpy(im) for im in imgs]
         tmsks = [torch.from_numpy(m.astype(np.float32)) for m in msks]
+        from .gate import training_progress
+
+        log.info("training the particle segmenter (U-Net, %d channels, %d levels): %d steps of %d "
+                 "crops of %d px from %d overviews, about %.0f s on an idle CPU thread, longer on a "
+                 "loaded machine", self.base_channels, self.levels, self.iterations, self.batch_size,
+                 self.crop_px, len(imgs), 0.04 * self.iterations)
+        bar = training_progress(self.iterations, "segmenter", "step")
         net.train()
-        for _ in range(self.iterations):
+        for it in range(self.iterations):
+            if it == 10:
+                took = time.perf_counter() - t0
+                log.info("segmenter: 10 of %d steps took %.1f s, about %.0f s left", self.iterations,
+                         took, took * (self.iterations - 10) / 10)
             xb, yb = self._batch(timgs, tmsks, g)
             logits = net(xb[:, None])[:, 0]
             prob = torch.sigmoid(logits)
@@ -133,9 +148,16 @@ class ParticleSegmenter:
             loss.backward()
             opt.step()
             sched.step()
+            bar.update(1)
+        bar.close()
         net.eval()
         self.net = net
         self.train_time_s = time.perf_counter() - t0
+        self.train_metrics = {k: float(np.mean([self.evaluate(im, m)[k] for im, m in zip(imgs, msks)]))
+                              for k in ("iou", "precision", "recall")}
+        log.info("segmenter trained in %.1f s; on its training overviews IoU %.3f, pixel precision "
+                 "%.3f, recall %.3f", self.train_time_s, self.train_metrics["iou"],
+                 self.train_metrics["precision"], self.train_metrics["recall"])
         return self
 
     def _batch(self, imgs: list[torch.Tensor], msks: list[torch.Tensor], g: torch.Generator

@@ -131,6 +131,21 @@ class WeightedPolicy:
                  int(np.count_nonzero(self.weights > 0.5)), candidates.n)
         return self.weights
 
+    def design_weights(self) -> np.ndarray | None:
+        """(n,) float64 prior weights for the loop's seed design (seed points are drawn near
+        the space-filling points where the prior is high); None before :meth:`prepare`."""
+        return None if self.weights is None else self.weights.copy()
+
+    def describe(self) -> dict[str, Any]:
+        """The prior and its weights' spread, for the run's record."""
+        from .gated_policy import gate_description
+
+        w = self.weights
+        counts = {} if w is None else {"weight_median": float(np.median(w)),
+                                       "n_above_half": int(np.count_nonzero(w > 0.5)),
+                                       "n_candidates": int(w.size)}
+        return gate_description(self.prior, **counts)
+
     def _require(self, state: SelectionState) -> np.ndarray:
         if self.weights is None:
             raise VisionNotFittedError("WeightedPolicy.prepare(candidates, overview) was not called: "

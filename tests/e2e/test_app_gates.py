@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from hydra import compose, initialize_config_dir
 
@@ -98,3 +100,87 @@ def test_switching_the_policy_mid_run_keeps_a_prior(tmp_path):
         assert type(exp.policy.policy).__name__ == "UCB" and exp.policy.weights is not None
     finally:
         exp.driver.close()
+
+
+# ---------------------------------------------------------------- the seed design respects the gate
+SMALL_QUALITY = ["gate=quality", "gate.gate.train_seeds=[100]", "gate.gate.gate.epochs=1",
+                 "gate.gate.gate.tta=false"]
+
+
+def _seed_design(tmp_path, name: str, *overrides: str):
+    exp = build_experiment(_cfg("experiment.steps=12", "experiment.n_init=6", *FAST, *overrides),
+                           tmp_path / name)
+    try:
+        exp.setup()
+    finally:
+        exp.driver.close()
+    return exp
+
+
+def _ungated_reference(exp) -> list[int]:
+    """The seed design as written before gates applied to it: the candidate nearest each point of
+    the run's scrambled Sobol sequence (own random stream [seed, 0xD5])."""
+    from scipy.stats import qmc
+
+    rng = np.random.default_rng([exp.seed, 0xD5])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Sobol balance warning for n not a power of two
+        pts = qmc.Sobol(d=2, scramble=True, seed=rng).random(exp.settings.n_init)
+    taken, out = np.zeros(exp.candidates.n, dtype=bool), []
+    for p in pts:
+        d2 = np.sum((exp.candidates.yx_frac - p) ** 2, axis=1)
+        d2[taken] = np.inf
+        out.append(int(np.argmin(d2)))
+        taken[out[-1]] = True
+    return out
+
+
+def test_seed_design_without_a_gate_is_unchanged(tmp_path):
+    exp = _seed_design(tmp_path, "plain")
+    assert exp._design == _ungated_reference(exp)
+    assert len(exp._design) == 6
+
+
+def test_seed_design_lies_in_the_segmentation_gate(tmp_path):
+    plain = _seed_design(tmp_path, "plain")
+    gated = _seed_design(tmp_path, "gated", "gate=segmentation", *SMALL_UNET)
+    mask = gated.policy.mask
+    assert mask is not None and 0 < mask.sum() < mask.size
+    assert len(gated._design) == 6 and len(set(gated._design)) == 6
+    assert mask[gated._design].all(), "a seed point lies where the gate refuses a measurement"
+    assert not mask[plain._design].all()  # ungated, some seed points fall outside the gate
+    assert gated._design != plain._design
+
+
+def test_seed_design_follows_a_prior(tmp_path):
+    prior = ["gate=weight_fewshot", "gate.prior.positive_yx_m=[[5.0e-8,5.0e-8],[1.2e-7,8.0e-8]]",
+             "gate.power=2.0"]
+    plain = _seed_design(tmp_path, "plain")
+    weighted = _seed_design(tmp_path, "weighted", *prior)
+    w = weighted.policy.weights
+    assert weighted._design != plain._design and len(set(weighted._design)) == 6
+    assert np.mean(w[weighted._design]) > np.mean(w[plain._design])
+
+
+def test_quality_gate_logs_its_training_and_records_its_validation(tmp_path, caplog):
+    import json
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="agent.vision.gate"):
+        exp = _seed_design(tmp_path, "quality", *SMALL_QUALITY)
+    text = caplog.text
+    before = text.index("training the quality gate")
+    after = text.index("quality gate trained in")
+    assert before < after and "about" in text[before:after]
+    assert "precision" in text[after:] and "F(0.33)" in text[after:]
+    gate_mask = exp.policy.mask
+    assert gate_mask is not None
+    if gate_mask.any():
+        assert gate_mask[exp._design].all()
+    with Record.open(tmp_path / "quality" / "record.h5") as rec:
+        events = [json.loads(t) for t in rec.event_texts()]
+    gate = [e for e in events if e["kind"] == "gate"]
+    assert len(gate) == 1 and gate[0]["gate"] == "QualityGate"
+    val = gate[0]["validation"]
+    assert 0.0 <= val["precision"] <= 1.0 and 0.0 <= val["f_beta"] <= 1.0
+    assert abs(gate[0]["beta"] - 1 / 3) < 1e-9
