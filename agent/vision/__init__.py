@@ -16,7 +16,13 @@
 
 from .augment import Augmenter, dihedral, dihedral_stack
 from .class_gate import ParticleClassGate, train_particle_classifier_on_emulator
-from .emulator_data import REWARD_TOP, EmulatorView, emulator_patch_dataset, emulator_view, top_labels
+from .emulator_data import (
+    REWARD_TOP,
+    EmulatorView,
+    emulator_patch_dataset,
+    emulator_view,
+    top_labels,
+)
 from .emulator_truth import (
     KIND_CODES,
     KIND_NAMES,
@@ -61,28 +67,28 @@ from .unet import UNet
 from .weighted_policy import SegmentationWeights, WeightedPolicy
 
 __all__ = [
-    "Augmenter",
-    "CandidateGate",
-    "EmulatorMasks",
-    "EmulatorView",
     "FEATURE_NAMES",
-    "FewShotReward",
-    "FewShotScorer",
-    "GatedPolicy",
     "KIND_CODES",
     "KIND_NAMES",
     "LABEL_RULES",
     "NORMALISATIONS",
     "ON_EMPTY",
     "PROTOTYPE_MODES",
+    "RESTRICT_MODES",
+    "REWARD_TOP",
+    "Augmenter",
+    "CandidateGate",
+    "EmulatorMasks",
+    "EmulatorView",
+    "FewShotReward",
+    "FewShotScorer",
+    "GatedPolicy",
     "ParticleClassGate",
     "ParticleClassifier",
     "ParticleRegion",
     "ParticleSegmenter",
     "PatchCNN",
     "QualityGate",
-    "RESTRICT_MODES",
-    "REWARD_TOP",
     "RandomFeatureEncoder",
     "SegmentationGate",
     "SegmentationWeights",

@@ -18,7 +18,7 @@ from drivers.frames import Frame
 from .emulator_truth import EmulatorMasks, LabelRule, emulator_labels, emulator_masks
 from .errors import VisionConfigError
 
-__all__ = ["EmulatorView", "REWARD_TOP", "emulator_view", "emulator_patch_dataset", "top_labels"]
+__all__ = ["REWARD_TOP", "EmulatorView", "emulator_patch_dataset", "emulator_view", "top_labels"]
 
 REWARD_TOP = "reward_top"
 """Label rule of :func:`emulator_patch_dataset`: the top share of the reward's noise-free truth."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -30,7 +31,7 @@ from policies.protocol import NoCandidatesLeft, SelectionState
 from ._checks import check_choice, check_float
 from .errors import VisionConfigError, VisionInputError, VisionNotFittedError
 
-__all__ = ["CandidateGate", "GatedPolicy", "ON_EMPTY", "gate_description"]
+__all__ = ["ON_EMPTY", "CandidateGate", "GatedPolicy", "gate_description"]
 
 log = logging.getLogger(__name__)
 
@@ -218,13 +219,13 @@ def gate_description(gate: Any, **counts: Any) -> dict[str, Any]:
             continue
         info: dict[str, Any] = {"type": type(part).__name__}
         t = getattr(part, "train_time_s", None)
-        if isinstance(t, float) and t == t:
+        if isinstance(t, float) and not math.isnan(t):
             info["train_time_s"] = t
         metrics = getattr(part, "train_metrics", None)
         if isinstance(metrics, dict) and metrics:
             info["train_metrics"] = {k: float(v) for k, v in metrics.items()}
         out[name] = info
     t = getattr(gate, "train_time_s", None)
-    if isinstance(t, float) and t == t:
+    if isinstance(t, float) and not math.isnan(t):
         out["train_time_s"] = t
     return out
