@@ -9,7 +9,8 @@
 from .array_client import ArrayServerDriver
 from .array_server import ArrayServerService, serve_array_server
 from .client import RemoteDriver
-from .errors import AuthenticationError, register_error_classes
+from .errors import AuthenticationError, ServerBusy, register_error_classes
+from .limits import ServerLimits
 from .server import DriverService, RemoteServer, serve
 
 # teach Pyro5 the driver error classes, so even a plain Pyro5 proxy gets them back typed
@@ -22,6 +23,8 @@ __all__ = [
     "DriverService",
     "RemoteDriver",
     "RemoteServer",
+    "ServerBusy",
+    "ServerLimits",
     "serve",
     "serve_array_server",
 ]

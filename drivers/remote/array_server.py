@@ -45,7 +45,7 @@ from drivers.errors import InvalidArgument, NotSupported
 from drivers.frames import Frame
 from drivers.protocol import Driver
 
-from .server import RemoteServer, ServiceBase, start_service
+from .server import RemoteServer, ServerLimits, ServiceBase, start_service
 
 __all__ = ["ArrayServerService", "serve_array_server", "ARRAY_SERVER_OBJECT_ID", "array_tuple"]
 
@@ -83,8 +83,9 @@ class ArrayServerService(ServiceBase):
         spectrometer: str = "EELS",
         secret: str | bytes | None = None,
         watchdog_s: float | None = None,
+        limits: ServerLimits | None = None,
     ) -> None:
-        super().__init__(driver, secret=secret, watchdog_s=watchdog_s)
+        super().__init__(driver, secret=secret, watchdog_s=watchdog_s, limits=limits)
         self._fov_m = fov_m
         self._detector = detector
         self._spectrometer = spectrometer
@@ -187,6 +188,7 @@ def serve_array_server(
     spectrometer: str = "EELS",
     object_id: str = ARRAY_SERVER_OBJECT_ID,
     allow_insecure: bool = False,
+    limits: ServerLimits | None = None,
 ) -> RemoteServer:
     """Serve ``driver`` with the ORNL verb set; returns the running :class:`RemoteServer`.
 
@@ -194,6 +196,7 @@ def serve_array_server(
     ``detector`` and the ``spectrometer`` used by the verbs.
     """
     service = ArrayServerService(
-        driver, fov_m=fov_m, detector=detector, spectrometer=spectrometer, secret=secret, watchdog_s=watchdog_s
+        driver, fov_m=fov_m, detector=detector, spectrometer=spectrometer, secret=secret, watchdog_s=watchdog_s,
+        limits=limits,
     )
     return start_service(service, host, port, secret, object_id, allow_insecure)

@@ -18,8 +18,8 @@ from Pyro5.callcontext import current_context
 
 from drivers.errors import ConnectionLost, DriverError, InvalidArgument, NotSupported, Timeout
 
-from .errors import AuthenticationError, register_error_classes
-from .server import AUTH_MARKER
+from .errors import AuthenticationError, ServerBusy, register_error_classes
+from .server import AUTH_MARKER, BUSY_MARKER
 
 __all__ = ["Connection", "new_session_id"]
 
@@ -100,6 +100,9 @@ class Connection:
                 self._drop_locked()
                 if AUTH_MARKER in str(exc):
                     raise AuthenticationError(f"{self.uri} refused the connection: wrong or missing secret") from exc
+                if BUSY_MARKER in str(exc):
+                    text = str(exc).split(BUSY_MARKER + ":", 1)[-1].strip()
+                    raise ServerBusy(f"{self.uri} refused the connection: {text}") from exc
                 raise ConnectionLost(f"{verb}: connection to {self.uri} lost: {exc}") from exc
             except (ConnectionError, OSError) as exc:
                 self._drop_locked()

@@ -17,11 +17,15 @@ from Pyro5.serializers import SerializerBase
 from drivers import errors as driver_errors
 from drivers.errors import DriverError, InstrumentError
 
-__all__ = ["AuthenticationError", "as_driver_error", "register_error_classes", "ERROR_CLASSES"]
+__all__ = ["AuthenticationError", "ServerBusy", "as_driver_error", "register_error_classes", "ERROR_CLASSES"]
 
 
 class AuthenticationError(DriverError, PermissionError):
     """The server wants a shared secret and the client sent none or a wrong one."""
+
+
+class ServerBusy(DriverError):
+    """The server already holds as many client sessions (or connections) as it allows."""
 
 
 def _error_classes() -> dict[str, type[DriverError]]:
@@ -29,7 +33,8 @@ def _error_classes() -> dict[str, type[DriverError]]:
     for name in driver_errors.__all__:
         cls = getattr(driver_errors, name)
         classes[f"{cls.__module__}.{cls.__name__}"] = cls
-    classes[f"{AuthenticationError.__module__}.{AuthenticationError.__name__}"] = AuthenticationError
+    for cls in (AuthenticationError, ServerBusy):
+        classes[f"{cls.__module__}.{cls.__name__}"] = cls
     return classes
 
 

@@ -133,6 +133,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--fov-m", type=float, default=None, help="array-server survey field of view (m)")
     p.add_argument("--uri-file", type=Path, default=None, help="also write the URI here")
     p.add_argument("--allow-insecure", action="store_true", help="allow a non-loopback host without a secret")
+    p.add_argument("--max-sessions", type=int, default=64,
+                   help="client sessions at once; a new one beyond is refused (default 64)")
+    p.add_argument("--idle-timeout-s", type=float, default=3600.0,
+                   help="drop an authenticated connection idle this long, <= 0: never (default 3600 s)")
+    p.add_argument("--handshake-timeout-s", type=float, default=5.0,
+                   help="drop a socket that has not completed its handshake in this time (default 5 s)")
     return p
 
 
@@ -141,6 +147,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     secret = os.environ.get(args.secret_env) or None
     driver: Any = None
+    try:
+        from .limits import ServerLimits
+
+        limits = ServerLimits(max_sessions=args.max_sessions, handshake_timeout_s=args.handshake_timeout_s,
+                              idle_timeout_s=None if args.idle_timeout_s <= 0 else args.idle_timeout_s)
+    except ValueError as exc:
+        print(f"autoscope-serve: {exc}", file=sys.stderr)
+        return 2
     try:
         driver = build_driver(args.driver, args.overrides, args.config_dir)
         if not args.no_safety:
@@ -153,13 +167,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             watchdog = None if args.watchdog_s is None or args.watchdog_s <= 0 else args.watchdog_s
             server = serve_array_server(driver, host=args.host, port=args.port, secret=secret,
                                         watchdog_s=watchdog, fov_m=args.fov_m,
-                                        allow_insecure=args.allow_insecure)
+                                        allow_insecure=args.allow_insecure, limits=limits)
         else:
             from .server import serve
 
             watchdog = 5.0 if args.watchdog_s is None else (None if args.watchdog_s <= 0 else args.watchdog_s)
             server = serve(driver, host=args.host, port=args.port, secret=secret, watchdog_s=watchdog,
-                           allow_insecure=args.allow_insecure)
+                           allow_insecure=args.allow_insecure, limits=limits)
     except Exception as exc:  # noqa: BLE001 - report any start-up failure as an exit status
         print(f"autoscope-serve: {type(exc).__name__}: {exc}", file=sys.stderr)
         if driver is not None:

@@ -17,6 +17,11 @@ Security and safety:
   which aborts it and blanks).
 * the driver is called by one request at a time (a lock), except ``stop()``, which must get through
   while an acquisition runs.
+* limits (:class:`drivers.remote.limits.ServerLimits`): a handshake larger than a few kB is refused
+  from its header before its body is read, a socket that does not complete its handshake within
+  ``handshake_timeout_s`` is dropped, idle sockets hold no thread, requests after authentication
+  are bounded, idle connections are dropped, and at most ``max_sessions`` client sessions are served
+  (a new one beyond is refused with :class:`drivers.remote.errors.ServerBusy`).
 """
 
 from __future__ import annotations
@@ -39,11 +44,13 @@ from Pyro5.serializers import SerpentSerializer
 from drivers.errors import InvalidArgument, NotSupported
 from drivers.protocol import Driver
 
-from .errors import AuthenticationError, as_driver_error, register_error_classes
-from .sessions import SessionTracker
+from .errors import AuthenticationError, ServerBusy, as_driver_error, register_error_classes
+from .limits import BUSY_MARKER, ServerLimits, authenticated, install
+from .sessions import SessionLimit, SessionTracker
 from .wire import capabilities_to_wire, frame_to_wire, probe_to_wire, to_wire
 
-__all__ = ["serve", "start_service", "is_loopback", "RemoteServer", "DriverService", "ServiceBase", "AUTH_MARKER", "DEFAULT_OBJECT_ID"]
+__all__ = ["serve", "start_service", "is_loopback", "RemoteServer", "DriverService", "ServiceBase", "AUTH_MARKER",
+           "BUSY_MARKER", "DEFAULT_OBJECT_ID", "ServerLimits"]
 
 log = logging.getLogger(__name__)
 
@@ -78,9 +85,11 @@ class ServiceBase:
         secret: shared token (str or bytes) or ``None`` for none.
         watchdog_s: silence after which a session trips (seconds); ``None``: only dropped
             connections trip.
+        limits: the server's bounds (sessions, message sizes, timeouts); default :class:`ServerLimits`.
     """
 
-    def __init__(self, driver: Driver, secret: str | bytes | None = None, watchdog_s: float | None = 5.0) -> None:
+    def __init__(self, driver: Driver, secret: str | bytes | None = None, watchdog_s: float | None = 5.0,
+                 limits: ServerLimits | None = None) -> None:
         self._driver = driver
         self._token = _token_bytes(secret)
         self._driver_lock = threading.RLock()
@@ -90,7 +99,9 @@ class ServiceBase:
         self.calls = 0
         self._local = threading.local()  # the session of the call on this thread
         self._owner: str | None = None  # the session whose request holds the driver now
-        self.sessions = SessionTracker(watchdog_s, self._on_trip)
+        self.limits = limits if limits is not None else ServerLimits()
+        self.sessions = SessionTracker(watchdog_s, self._on_trip, max_sessions=self.limits.max_sessions)
+        self.transport: Any = None  # the daemon's GuardedTransport, set by start_service
 
     # -- authentication -------------------------------------------------------------------
     def _token_ok(self, token: bytes | None) -> bool:
@@ -120,7 +131,7 @@ class ServiceBase:
         conn = current_context.client
         sess = annotations.get("SESS")
         session_id = bytes(sess).decode("ascii", "replace") if sess else f"conn-{id(conn)}"
-        self.sessions.begin_call(session_id, conn)
+        self._begin_session(session_id, conn)
         self._local.session = session_id
         self.calls += 1
         try:
@@ -129,6 +140,13 @@ class ServiceBase:
             raise as_driver_error(exc) from None
         finally:
             self.sessions.end_call(session_id)
+
+    def _begin_session(self, session_id: str, conn: Any) -> None:
+        try:
+            self.sessions.begin_call(session_id, conn)
+        except SessionLimit as exc:
+            log.warning("refused a new session: %s", exc)
+            raise ServerBusy(f"{BUSY_MARKER}: {exc}") from None
 
     @contextmanager
     def _driver_call(self) -> Iterator[Driver]:
@@ -173,6 +191,10 @@ class ServiceBase:
             "watchdog_trips": len(self.sessions.trips),
             "trip_reasons": [reason for _, _, reason in self.sessions.trips],
             "secret_required": self._token is not None,
+            "max_sessions": self.limits.max_sessions,
+            "sessions_refused": self.sessions.refused,
+            "handshakes_pending": None if self.transport is None else self.transport.gate.pending_count(),
+            "connections_refused": {} if self.transport is None else dict(self.transport.gate.refused),
             # the server's own safety layer opens the beam inside each acquisition and refuses
             # an unblank from outside; a client then leaves blanking to it
             "beam_managed_by_server": type(self._driver).__name__ == "SafeDriver",
@@ -273,12 +295,21 @@ class _Daemon(Pyro5.server.Daemon):
     def __init__(self, service: ServiceBase, host: str, port: int) -> None:
         super().__init__(host=host, port=port)
         self._service = service
+        # accepted sockets wait for their handshake in one selector thread, bounded in size and time
+        service.transport = install(self, service.limits)
+
+    def _handshake(self, conn: Any, denied_reason: str | None = None) -> bool:
+        ok = super()._handshake(conn, denied_reason)
+        if ok:
+            authenticated(conn, self._service.limits)
+        return ok
 
     def validateHandshake(self, conn: Any, data: Any) -> Any:  # noqa: N802 - Pyro5 API name
         self._service._check_handshake(data)
         if isinstance(data, Mapping) and isinstance(data.get("session"), str):
-            # bind the connection to its session now, so a drop before any call still trips
-            self._service.sessions.begin_call(data["session"], conn)
+            # bind the connection to its session now, so a drop before any call still trips; a new
+            # session beyond max_sessions is refused here, before it costs a worker for long
+            self._service._begin_session(data["session"], conn)
             self._service.sessions.end_call(data["session"])
         return "hello"
 
@@ -354,6 +385,7 @@ def serve(
     watchdog_s: float | None = 5.0,
     object_id: str = DEFAULT_OBJECT_ID,
     allow_insecure: bool = False,
+    limits: ServerLimits | None = None,
 ) -> RemoteServer:
     """Expose ``driver`` over Pyro5; returns the running :class:`RemoteServer` (non-blocking).
 
@@ -368,6 +400,7 @@ def serve(
             the silence check (dropped connections still blank).
         object_id: Pyro5 object name in the URI.
         allow_insecure: permit a non-loopback ``host`` without a secret.
+        limits: sessions, message sizes and timeouts (:class:`ServerLimits`; default: its defaults).
     """
-    service = DriverService(driver, secret=secret, watchdog_s=watchdog_s)
+    service = DriverService(driver, secret=secret, watchdog_s=watchdog_s, limits=limits)
     return start_service(service, host, port, secret, object_id, allow_insecure)

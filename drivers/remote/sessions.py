@@ -20,9 +20,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable
 
-__all__ = ["SessionTracker"]
+__all__ = ["SessionTracker", "SessionLimit"]
 
 log = logging.getLogger(__name__)
+
+
+class SessionLimit(Exception):
+    """A new session would exceed ``max_sessions`` (the message says so and names the bound)."""
 
 
 @dataclass
@@ -41,6 +45,8 @@ class SessionTracker:
         on_trip: called as ``on_trip(session_id, reason)`` from the watchdog thread or the thread
             that saw the connection drop; exceptions it raises are logged, never propagated.
         poll_s: how often the watchdog looks (seconds); default ``min(0.05, watchdog_s / 4)``.
+        max_sessions: sessions at once; ``begin_call`` of a new session beyond raises
+            :class:`SessionLimit` (``None``: unbounded).
     """
 
     def __init__(
@@ -48,10 +54,13 @@ class SessionTracker:
         watchdog_s: float | None,
         on_trip: Callable[[str, str], None],
         poll_s: float | None = None,
+        max_sessions: int | None = None,
     ) -> None:
         if watchdog_s is not None and not watchdog_s > 0:
             raise ValueError(f"watchdog_s must be > 0 or None, got {watchdog_s}")
         self.watchdog_s = watchdog_s
+        self.max_sessions = max_sessions
+        self.refused = 0
         self._on_trip = on_trip
         self._poll_s = poll_s if poll_s is not None else (0.05 if watchdog_s is None else min(0.05, watchdog_s / 4))
         self._lock = threading.Lock()
@@ -67,9 +76,19 @@ class SessionTracker:
         return id(conn)
 
     def begin_call(self, session_id: str, conn: Any) -> None:
-        """A call from ``session_id`` over ``conn`` starts (counts as contact)."""
+        """A call from ``session_id`` over ``conn`` starts (counts as contact).
+
+        Raises:
+            SessionLimit: ``session_id`` is new and ``max_sessions`` sessions are open already.
+        """
         key = self._conn_key(conn)
         with self._lock:
+            if (session_id not in self._sessions and self.max_sessions is not None
+                    and len(self._sessions) >= self.max_sessions):
+                self.refused += 1
+                raise SessionLimit(f"{len(self._sessions)} client sessions are open, the most this server "
+                                   f"allows (max_sessions={self.max_sessions}); close another client or "
+                                   f"restart autoscope-serve with a larger --max-sessions")
             session = self._sessions.setdefault(session_id, _Session(time.monotonic()))
             session.last_contact_s = time.monotonic()
             session.connections.add(key)
