@@ -131,7 +131,7 @@ class StructureGP:
         smooth_nm: float = 1.0,
         min_area_nm2: float = 20.0,
         noise_lower_bound: float = 1e-4,
-        max_iter: int = 200,
+        max_iter: int = 50,
         seed: int = 0,
         threads: int = 1,
         flat_fraction: float = 0.05,

@@ -11,7 +11,7 @@ from agent.app import CONF_DIR, build_experiment
 from agent.record import Record
 from agent.vision import GatedPolicy, WeightedPolicy
 
-FAST = ["surrogate.max_iter=60", "experiment.plots=false"]
+FAST = ["surrogate.max_iter=30", "experiment.plots=false"]
 SMALL_UNET = ["gate.gate.segmenter.segmenter.iterations=40", "gate.gate.segmenter.train_seeds=[100]"]
 
 

@@ -9,7 +9,7 @@ from hydra import compose, initialize_config_dir
 from agent.app import CONF_DIR, run_from_config
 from agent.record import Record
 
-FAST = ["surrogate.max_iter=60", "experiment.progress=false",
+FAST = ["surrogate.max_iter=30", "experiment.progress=false",
         "experiment.plots=false"]
 
 
