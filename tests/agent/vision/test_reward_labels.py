@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from agent.vision import REWARD_TOP, VisionConfigError, emulator_patch_dataset, emulator_view, top_labels
+from agent.vision import (
+    REWARD_TOP,
+    VisionConfigError,
+    emulator_patch_dataset,
+    emulator_view,
+    top_labels,
+)
 from rewards.bands import BandIntensity
 
 
