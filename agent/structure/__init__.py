@@ -7,7 +7,14 @@ specimens (``autoscope-pretrain``) and stored as a file.
 """
 
 from .errors import PretrainedModelError, StructureError
-from .features import CONTEXT_SCALES_NM, FEATURE_NAMES, StructureFeatures, otsu_threshold, segment, structure_features
+from .features import (
+    CONTEXT_SCALES_NM,
+    FEATURE_NAMES,
+    StructureFeatures,
+    otsu_threshold,
+    segment,
+    structure_features,
+)
 from .pretrained import INPUT_NAMES, StructurePropertyModel, TrainingSet
 
 __all__ = [

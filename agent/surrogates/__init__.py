@@ -15,13 +15,13 @@ from .errors import (
 )
 from .exact import ExactPredictor
 from .extractors import CNNExtractor, MLPExtractor, PatchEmbedding, build_extractor
+from .feature_gp import FeatureGP
 from .gpax_vidkl import GpaxFitError, GpaxFitInfo, GpaxUnavailable, GpaxViDKL
 from .health import assess_health, latent_spread
-from .feature_gp import FeatureGP
-from .loo import LooScores, loo_scores
+from .loo import LooCache, LooScores, loo_scores, loo_summary
 from .protocol import HealthReport, Surrogate, SurrogateBase
-from .structure_gp import StructureFitInfo, StructureGP
 from .standardize import TargetScaler
+from .structure_gp import StructureFitInfo, StructureGP
 from .threads import torch_threads
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "DKLSurrogate",
     "ExactPredictor",
     "FeatureGP",
+    "LooCache",
     "LooScores",
     "FitInfo",
     "GpaxFitError",
@@ -53,5 +54,6 @@ __all__ = [
     "build_extractor",
     "latent_spread",
     "loo_scores",
+    "loo_summary",
     "torch_threads",
 ]

@@ -29,7 +29,7 @@ from .exact import ExactPredictor
 from .health import assess_health
 from .inputs import as_coords, as_targets
 from .kernels import KERNELS, make_covar_module, make_likelihood
-from .loo import LooScores, loo_scores, with_loo
+from .loo import LooCache, LooScores, loo_scores, loo_summary, with_loo
 from .protocol import HealthReport, SurrogateBase
 from .sampling import make_cross_covariance, make_joint_sampler
 from .settings import bool_setting, float_setting, int_setting
@@ -125,8 +125,7 @@ class CoordinateGP(SurrogateBase):
         self._reinit_pending = False
         self.last_fit: CoordinateFitInfo | None = None
         self.last_health: HealthReport | None = None
-        self._loo_key: tuple[int, int] | None = None
-        self._loo_cache: LooScores | None = None
+        self._loo = LooCache()
 
     # ------------------------------------------------------------------ properties
     @property
@@ -252,20 +251,19 @@ class CoordinateGP(SurrogateBase):
         """Leave-one-out scores of the last fit (standardised units), computed once per fit."""
         self._require_fitted("loo")
         assert self._y is not None and self._scaler is not None
-        key = (self._n_fits, len(self._y))
-        if self._loo_key != key or self._loo_cache is None:
+        y_std = self._scaler.transform(self._y)
+
+        def compute() -> LooScores:
             with torch_threads(self.threads):
-                self._loo_cache = loo_scores(self._predictor(), self._scaler.transform(self._y))
-            self._loo_key = key
-        assert self._loo_cache is not None
-        return self._loo_cache
+                return loo_scores(self._predictor(), y_std)
+
+        return self._loo.get((self._n_fits, len(self._y)), compute)
 
     def fit_summary(self) -> dict[str, Any]:
         """The model's name and its leave-one-out scores ({} before the first fit)."""
         if not self.is_fitted:
             return {}
-        scores = self.loo()
-        return {"model": "coord_gp", **scores.as_dict(), "memorising": scores.memorising()}
+        return loo_summary("coord_gp", self.loo())
 
     def _health_over(self, Xc: np.ndarray) -> HealthReport:
         assert self._scaler is not None

@@ -13,7 +13,9 @@ near zero and its 95 % intervals held only half of the truth.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,7 +23,7 @@ import torch
 from .exact import ExactPredictor
 from .protocol import HealthReport
 
-__all__ = ["LooScores", "loo_scores", "with_loo"]
+__all__ = ["LooCache", "LooScores", "loo_scores", "loo_summary", "with_loo"]
 
 _Z95 = 1.959963984540054
 
@@ -103,3 +105,23 @@ def with_loo(report: HealthReport, scores: LooScores, train_r2_min: float = 0.98
                                                  f"leave-one-out R^2 {scores.r2:.2f}") if m)
     return replace(report, ok=report.ok and not memorising, memorising=memorising, loo_r2=scores.r2,
                    loo_coverage=scores.coverage, message=message)
+
+
+class LooCache:
+    """The leave-one-out scores of one fit, computed once: ``get(key, compute)`` recomputes only
+    when ``key`` (e.g. the fit counter and the number of points) changes."""
+
+    def __init__(self) -> None:
+        self._key: Hashable | None = None
+        self._scores: LooScores | None = None
+
+    def get(self, key: Hashable, compute: Callable[[], LooScores]) -> LooScores:
+        if self._scores is None or self._key != key:
+            self._scores, self._key = compute(), key
+        return self._scores
+
+
+def loo_summary(model: str, scores: LooScores, train_r2_min: float = 0.98, loo_r2_max: float = 0.25) -> dict[str, Any]:
+    """What a surrogate's ``fit_summary`` records: the model's name, its leave-one-out scores and
+    whether it memorises."""
+    return {"model": model, **scores.as_dict(), "memorising": scores.memorising(train_r2_min, loo_r2_max)}

@@ -38,7 +38,12 @@ import torch
 
 from policies.posterior import Posterior
 
-from .errors import SurrogateConfigError, SurrogateInputError, SurrogateNotFittedError, SurrogateStateError
+from .errors import (
+    SurrogateConfigError,
+    SurrogateInputError,
+    SurrogateNotFittedError,
+    SurrogateStateError,
+)
 from .feature_gp import FeatureGP
 from .health import assess_health
 from .loo import LooScores
