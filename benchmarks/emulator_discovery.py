@@ -123,21 +123,19 @@ def run_one(method: str, seed: int, steps: int, preset: str, extra: list[str]) -
     }
 
 
-def bootstrap_mean(values: np.ndarray, n_boot: int = 10000, seed: int = 0) -> tuple[float, float, float]:
-    """Mean and 95 % percentile-bootstrap interval over the entries of ``values``."""
-    v = np.asarray(values, dtype=np.float64)
-    v = v[np.isfinite(v)]
-    if v.size == 0:
-        return math.nan, math.nan, math.nan
-    rng = np.random.default_rng(seed)
-    means = v[rng.integers(0, v.size, (n_boot, v.size))].mean(1)
-    return float(v.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+def bootstrap_mean(values: np.ndarray, seed: int = 0) -> tuple[float, float, float]:
+    """Mean and 95 % percentile-bootstrap interval over the entries of ``values`` (the bench
+    harness's :func:`benchmarks.bench.stats.bootstrap_interval`, as a JSON-ready triple)."""
+    from benchmarks.bench.stats import bootstrap_interval
+
+    iv = bootstrap_interval(values, seed=seed)
+    return iv.mean, iv.lo, iv.hi
 
 
 def paired(a: np.ndarray, b: np.ndarray, n_boot: int = 10000, seed: int = 0) -> dict[str, float]:
     """Paired comparison of ``a`` against ``b`` (same seeds): ratio of means with a paired
     bootstrap interval and a two-sided Wilcoxon signed-rank p."""
-    from scipy.stats import wilcoxon
+    from benchmarks.bench.stats import paired_wilcoxon
 
     a, b = np.asarray(a, float), np.asarray(b, float)
     rng = np.random.default_rng(seed)
@@ -147,7 +145,7 @@ def paired(a: np.ndarray, b: np.ndarray, n_boot: int = 10000, seed: int = 0) -> 
         ratio = a.mean() / b.mean() if b.mean() != 0 else math.inf
     ratios = ratios[np.isfinite(ratios)]
     diff = a - b
-    p = math.nan if np.all(diff == 0) else float(wilcoxon(a, b, zero_method="wilcox", alternative="two-sided").pvalue)
+    p = paired_wilcoxon(dict(enumerate(a)), dict(enumerate(b))).p
     lo, hi = (float(np.percentile(ratios, 2.5)), float(np.percentile(ratios, 97.5))) if ratios.size else (math.nan, math.nan)
     return {"ratio": float(ratio), "ratio_lo": lo, "ratio_hi": hi, "mean_diff": float(diff.mean()), "wilcoxon_p": p}
 
