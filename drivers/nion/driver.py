@@ -157,6 +157,10 @@ class NionDriver:
         self._old_frames: set[str] = set()
         self._probe: ProbeState | None = None
         self._stage_yx_m = (0.0, 0.0)
+        # the vendor's scan/camera objects are dynamic (ScanHardwareSource, CameraHardwareSource)
+        self._scan: Any
+        self._eels: Any
+        self._instrument: Any
         if simulator:
             self._session = UsimSession(config_dir=config_dir, sample_index=sample_index)
             self._scan, self._eels, self._instrument = self._session.scan, self._session.eels, self._session.instrument
@@ -475,8 +479,10 @@ class NionDriver:
                     if self._abort.is_set() or not xdatas:
                         raise Aborted("acquire_spectrum was stopped")
                     candidate = xdatas[0]
+                    if candidate is None:
+                        continue
                     meta = (candidate.metadata or {}).get("hardware_source", {})
-                    if candidate is not None and math.isclose(float(meta.get("exposure", exposure)), exposure, rel_tol=1e-6):
+                    if math.isclose(float(meta.get("exposure", exposure)), exposure, rel_tol=1e-6):
                         xdata = candidate
                         break
             finally:
