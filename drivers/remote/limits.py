@@ -168,7 +168,7 @@ class _Gate:
         self._incoming: queue.SimpleQueue[tuple[socket.socket, Any]] = queue.SimpleQueue()
         self._pending: collections.OrderedDict[int, _Pending] = collections.OrderedDict()
         self._stop = threading.Event()
-        self.refused = collections.Counter()
+        self.refused: collections.Counter[str] = collections.Counter()
         self._thread = threading.Thread(target=self._loop, name="autoscope-handshake-gate", daemon=True)
         self._thread.start()
 
@@ -313,6 +313,7 @@ class GuardedTransport(SocketServer_Threadpool):
 
     limits: ServerLimits
     gate: _Gate
+    pool: Any  # Pyro5's worker pool, replaced by a bounded one in guard()
 
     def guard(self, limits: ServerLimits) -> None:
         self.limits = limits

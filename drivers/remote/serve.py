@@ -53,7 +53,7 @@ def _parse_value(text: str) -> Any:
 def build_driver(driver_spec: str | None, overrides: Sequence[str], config_dir: Path) -> Any:
     """Instantiate the driver described by ``--driver`` / ``driver=<name>`` and overrides."""
     from hydra.utils import instantiate
-    from omegaconf import OmegaConf
+    from omegaconf import DictConfig, OmegaConf
 
     group = [o for o in overrides if o.startswith("driver=") or o.startswith("+driver=")]
     rest = [o for o in overrides if o not in group]
@@ -91,6 +91,8 @@ def build_driver(driver_spec: str | None, overrides: Sequence[str], config_dir: 
         if not spec_path.is_file():
             raise InvalidArgument(f"--driver {driver_spec}: no such file")
         node = OmegaConf.load(spec_path)
+        if not isinstance(node, DictConfig):
+            raise InvalidArgument(f"--driver {driver_spec}: the file must hold a mapping with _target_")
     else:
         if "." not in driver_spec:
             raise InvalidArgument(f"--driver {driver_spec!r}: give a dotted class path or a .yaml file")
