@@ -1,0 +1,272 @@
+"""A finished (or running) experiment as a value: what the summary, the plots and the reports read.
+
+:class:`RunResult` is built from the run's files alone - ``record.h5`` (rows, overview, candidates,
+truth, maps, events, resolved config) - with no driver, no model and no refit, so a run can be
+summarised, plotted and compared on any machine, long after the instrument was released.
+The loop builds one at its end with :meth:`RunResult.from_record` (the wall time is the only thing it
+adds); reports and notebooks use :meth:`RunResult.from_run_dir`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from drivers.frames import Axis, Frame
+
+from .record import Record, RecordError, axis_from_dict
+
+__all__ = ["RewardInfo", "RunResult", "reward_info"]
+
+#: config keys of the built-in rewards that hold a spectral window ``[lo, hi]`` (axis units)
+_WINDOW_KEYS = ("window_eV", "window_a", "window_b", "pre_edge_eV", "fit_window_V", "background_eV")
+
+
+@dataclass(frozen=True)
+class RewardInfo:
+    """What a plot says about the reward.
+
+    Attributes:
+        name: e.g. ``"BandIntensity"`` (the configured class or function).
+        units: units of the reward's value (``""`` when the reward does not say).
+        axis_units: units of the spectrum axis the reward reads (``"eV"``, ``"V"``, ...).
+        windows: ``((lo, hi), ...)`` spectral windows the reward integrates or fits, in axis units.
+    """
+
+    name: str
+    units: str = ""
+    axis_units: str = ""
+    windows: tuple[tuple[float, float], ...] = ()
+
+    @property
+    def label(self) -> str:
+        """``"BandIntensity (counts eV)"``, or the bare name when the units are unknown."""
+        return f"{self.name} ({self.units})" if self.units else self.name
+
+
+def reward_info(node: dict[str, Any] | None) -> RewardInfo:
+    """The reward's description from its resolved config node (``cfg.reward``).
+
+    Reads the configuration only (nothing is built). Windows: every ``[lo, hi]`` setting of the
+    built-in rewards, and an edge's ``[onset, onset + integration_width]``.
+    """
+    node = dict(node or {})
+    target = str(node.get("_target_", "reward"))
+    inner = node.get("reward")
+    if isinstance(inner, dict) and "_target_" in inner:  # combinators (Negate, Scaled, Checked)
+        wrapped = reward_info(inner)
+        return RewardInfo(f"{target.rsplit('.', 1)[-1]}({wrapped.name})", wrapped.units,
+                          wrapped.axis_units, wrapped.windows)
+    windows: list[tuple[float, float]] = []
+    for key in _WINDOW_KEYS:
+        value = node.get(key)
+        if isinstance(value, (list, tuple)) and len(value) == 2:
+            windows.append((float(value[0]), float(value[1])))
+    if node.get("edge_onset_eV") is not None and node.get("integration_width_eV") is not None:
+        onset = float(node["edge_onset_eV"])
+        windows.append((onset, onset + float(node["integration_width_eV"])))
+    return RewardInfo(name=target.rsplit(".", 1)[-1], units=str(node.get("value_units", "") or ""),
+                      axis_units=str(node.get("units", "") or ""), windows=tuple(windows))
+
+
+def _target_name(node: Any) -> str | None:
+    if not isinstance(node, dict) or "_target_" not in node:
+        return None
+    return str(node["_target_"]).rsplit(".", 1)[-1]
+
+
+@dataclass(frozen=True, eq=False)
+class RunResult:
+    """Everything known about a run, read from its record. Arrays are read-only copies.
+
+    Attributes:
+        run_dir: the run folder (None for a record outside one).
+        config: the resolved configuration (``config.yaml`` / the record's ``config`` attribute).
+        overview: the structure image with its calibrated axes (metres) and metadata.
+        candidate_yx_m: ``(n, 2)`` candidate positions in the overview's units (metres).
+        candidate_yx_px: ``(n, 2)`` candidate overview pixels.
+        grid_shape: ``(rows, cols)``; candidate index = row * cols + col.
+        columns: every ``/steps`` field, ``(m, ...)`` in measurement order (``"index"``,
+            ``"reward"``, ``"phase"``, ``"yx_m"``, timings in s, ``"dose_e"``, ``"spectrum"``
+            ``(m, n_signal)``, ``"objectives"`` ``(m, k)`` or ``(m, 0)``).
+        signal_axis: the spectra's axis (None before the first spectrum).
+        truth: ``(n,)`` (or ``(n, k)``) noise-free reward per candidate (emulators and replays only).
+        maps: ``"mean"``/``"std"`` ``(rows, cols)`` final predicted maps; ``"gate"`` the gate's
+            per-candidate weights where a gate or prior was active.
+        events: every event (faults, fits, interventions, the stop), in order.
+        reward: the reward's name, value units and spectral windows.
+        wall_time_s: wall time of the run (given by the loop, or read back from ``summary.json``).
+    """
+
+    run_dir: Path | None
+    config: dict[str, Any]
+    overview: Frame
+    candidate_yx_m: np.ndarray
+    candidate_yx_px: np.ndarray
+    grid_shape: tuple[int, int]
+    columns: dict[str, np.ndarray]
+    signal_axis: Axis | None
+    truth: np.ndarray | None
+    maps: dict[str, np.ndarray]
+    events: list[dict[str, Any]]
+    reward: RewardInfo
+    wall_time_s: float | None = None
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_record(cls, record: Record, config_yaml: str | None = None,
+                    wall_time_s: float | None = None, run_dir: str | Path | None = None) -> "RunResult":
+        """Read a run from an open record (the loop's own, at the end of a run, or one opened to read)."""
+        h5 = record.h5
+        text = config_yaml if config_yaml is not None else str(h5.attrs.get("config", "") or "")
+        config = yaml.safe_load(text) if text else {}
+        ov = h5["overview"]
+        axes = tuple(axis_from_dict(d) for d in json.loads(ov.attrs["axes"]))
+        meta = json.loads(ov.attrs.get("metadata", "{}"))
+        overview = Frame(np.asarray(ov["image"][...]), axes, str(ov.attrs.get("frame_id", "")), meta)
+        c = h5["candidates"]
+        columns = {name: np.asarray(h5["steps"][name][...]) for name in h5["steps"]}
+        if "phase" in columns or "reason" in columns:
+            for name in ("phase", "reason"):
+                columns[name] = np.array([v.decode() if isinstance(v, bytes) else str(v)
+                                          for v in columns.get(name, [])], dtype=object)
+        m = len(record)
+        columns.setdefault("spectrum", np.zeros((m, 0)))
+        columns.setdefault("objectives", np.zeros((m, 0)))
+        raw_axis = h5["steps"].attrs.get("signal_axis")
+        maps = {name: np.asarray(h5["maps"][name][...]) for name in h5["maps"]} if "maps" in h5 else {}
+        return cls(
+            run_dir=Path(run_dir) if run_dir is not None else record.path.parent,
+            config=config if isinstance(config, dict) else {},
+            overview=overview,
+            candidate_yx_m=np.asarray(c["yx_m"][...], dtype=np.float64),
+            candidate_yx_px=np.asarray(c["yx_px"][...], dtype=np.int64),
+            grid_shape=(int(c.attrs["grid_shape"][0]), int(c.attrs["grid_shape"][1])),
+            columns=columns,
+            signal_axis=axis_from_dict(json.loads(raw_axis)) if raw_axis is not None else None,
+            truth=record.truth,
+            maps=maps,
+            events=record.events(),
+            reward=reward_info((config or {}).get("reward") if isinstance(config, dict) else None),
+            wall_time_s=wall_time_s,
+        )
+
+    @classmethod
+    def from_run_dir(cls, run_dir: str | Path) -> "RunResult":
+        """Read a run folder (finished, running or killed) without touching it: ``record.h5`` is
+        opened read-only; ``config.yaml`` (the resumable config) wins over the record's copy."""
+        d = Path(run_dir)
+        if not (d / "record.h5").exists():
+            raise RecordError(f"{d} holds no record.h5: give a run folder (config.yaml, journal.jsonl, "
+                              f"record.h5), e.g. outputs/<date>/<time>")
+        cfg = (d / "config.yaml").read_text() if (d / "config.yaml").exists() else None
+        wall = None
+        if (d / "summary.json").exists():
+            try:
+                wall = json.loads((d / "summary.json").read_text()).get("wall_time_s")
+            except (OSError, ValueError):
+                wall = None
+        with Record.open(d / "record.h5", "r") as rec:
+            return cls.from_record(rec, cfg, wall_time_s=wall, run_dir=d)
+
+    # ------------------------------------------------------------------ derived values
+    @property
+    def n_candidates(self) -> int:
+        return int(self.candidate_yx_m.shape[0])
+
+    @property
+    def n_rows(self) -> int:
+        """Measurements recorded (usable or not)."""
+        return int(self.columns["index"].shape[0])
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The ``experiment`` section of the config."""
+        return dict(self.config.get("experiment") or {})
+
+    @property
+    def maximize(self) -> bool:
+        return bool(self.settings.get("maximize", True))
+
+    @property
+    def seed(self) -> int:
+        return int(self.config.get("seed", 0) or 0)
+
+    @property
+    def policy_name(self) -> str:
+        """The configured policy (``PolicyName`` of its ``_target_``); a gate's name in front."""
+        policy = _target_name(self.config.get("policy")) or "unknown"
+        gate = _target_name(self.config.get("gate"))
+        return f"{gate}({policy})" if gate else policy
+
+    @property
+    def surrogate_name(self) -> str | None:
+        return _target_name(self.config.get("surrogate"))
+
+    @property
+    def stop_reason(self) -> str:
+        """Reason of the last ``stopped`` event (``""`` for a run still going or killed)."""
+        for ev in reversed(self.events):
+            if ev.get("kind") == "stopped":
+                return str(ev.get("reason", ""))
+        return ""
+
+    @property
+    def values(self) -> np.ndarray:
+        """``(m,)`` reward per row, or ``(m, k)`` objectives of a vector reward; NaN where it failed."""
+        obj = self.columns["objectives"]
+        return obj if obj.ndim == 2 and obj.shape[1] > 1 else np.asarray(self.columns["reward"], np.float64)
+
+    @property
+    def usable(self) -> np.ndarray:
+        """``(m,)`` bool: rows whose reward (every objective) is finite."""
+        v = self.values
+        return np.all(np.isfinite(v), axis=1) if v.ndim == 2 else np.isfinite(v)
+
+    @property
+    def measured(self) -> np.ndarray:
+        """``(m_ok,)`` candidate indices of the usable rows, in measurement order."""
+        return np.asarray(self.columns["index"], dtype=np.int64)[self.usable]
+
+    @property
+    def targets(self) -> np.ndarray:
+        """``(m_ok,)`` (or ``(m_ok, k)``) targets of the usable rows."""
+        return self.values[self.usable]
+
+    @property
+    def n_failed(self) -> int:
+        """Failed acquisitions (``measurement_failed`` events) plus rows whose reward failed."""
+        lost = sum(1 for ev in self.events if ev.get("kind") == "measurement_failed")
+        return int(lost + np.count_nonzero(~self.usable))
+
+    @property
+    def n_degenerate(self) -> int:
+        return sum(1 for ev in self.events if ev.get("kind") == "surrogate_unhealthy")
+
+    @property
+    def best_row(self) -> int | None:
+        """Row of the best usable value (first objective for a vector reward); None when none."""
+        v = self.values if self.values.ndim == 1 else self.values[:, 0]
+        ok = np.nonzero(self.usable)[0]
+        if not ok.size:
+            return None
+        sub = v[ok]
+        return int(ok[int(np.argmax(sub) if self.maximize else np.argmin(sub))])
+
+    def per_candidate(self, name: str) -> np.ndarray | None:
+        """A final map (``"mean"``, ``"std"``, ``"gate"``) per candidate: ``(n,)``, or ``(n, k)``
+        for a vector reward's maps; None when the run has no such map."""
+        grid = self.maps.get(name)
+        if grid is None or np.asarray(grid).size % max(self.n_candidates, 1):
+            return None
+        flat = np.asarray(grid).reshape(self.n_candidates, -1)
+        return flat[:, 0] if flat.shape[1] == 1 else flat
+
+    def as_map(self, values: np.ndarray) -> np.ndarray:
+        """Per-candidate ``(n,)`` values as the ``(rows, cols)`` grid."""
+        return np.asarray(values).reshape(self.grid_shape + np.asarray(values).shape[1:])
