@@ -11,7 +11,7 @@ CONSTRAINTS ?= constraints.txt
 # make TORCH_INDEX=https://download.pytorch.org/whl/cu128 (or keep the torch you have: pip install -e .).
 TORCH_INDEX ?=
 
-.PHONY: run test install install-dev clean
+.PHONY: run test install install-dev install-browser clean
 
 $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
@@ -28,10 +28,14 @@ $(VENV)/.installed-dev: $(VENV)/.installed
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
+# Debian's chromium + chromedriver for the dashboard's browser test (skips without them).
+install-browser:
+	bash .ci/install-browser
+
 run: install
 	$(VENV)/bin/autoscope $(ARGS)
 
-test: install-dev
+test: install-dev install-browser
 	$(PY) -m pytest -q $(ARGS)
 
 clean:

@@ -39,8 +39,10 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from drivers.errors import AutoscopeError
+
 __all__ = ["Command", "ControlError", "send", "Inbox", "main", "VERBS", "SET_GROUPS", "validate_set",
-           "to_pixels", "is_run_dir", "LABELS", "has_fewshot"]
+           "to_pixels", "is_run_dir", "LABELS", "has_fewshot", "parse", "check_against_run"]
 
 VERBS = ("pause", "resume", "stop", "veto", "force", "set", "label")
 #: the third argument of ``label``
@@ -146,7 +148,7 @@ def to_pixels(verb: str, values: Sequence[float], metres: bool, axes: Sequence[A
     return vals
 
 
-class ControlError(ValueError):
+class ControlError(AutoscopeError, ValueError):
     """A control command is malformed; the message says the expected form."""
 
 
@@ -343,8 +345,8 @@ def has_fewshot(node: Any) -> bool:
     return False
 
 
-def _check_against_run(run_dir: Path, cmd: Command) -> None:
-    """veto/force/label against the run's overview, set against its config, label against its
+def check_against_run(run_dir: Path, cmd: Command) -> None:
+    """Raise :class:`ControlError` for a command that does not fit the run: veto/force/label against the run's overview, set against its config, label against its
     gate (where those files are readable)."""
     if cmd.verb == "label" and (run_dir / "config.yaml").exists():
         import yaml
@@ -411,7 +413,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ns.args = ns.args[:2] + ["negative"]
     try:
         cmd = parse(ns.verb, ns.args, ns.metres)
-        _check_against_run(ns.run_dir, cmd)
+        check_against_run(ns.run_dir, cmd)
     except ControlError as err:
         print(f"autoscope-ctl: {err}", file=sys.stderr)
         return 2
