@@ -19,12 +19,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from drivers.errors import ConfigurationError
 from drivers.frames import Axis, Frame
 
 __all__ = ["CandidateSet", "CandidateConfigError", "make_candidates", "normalise_image"]
 
 
-class CandidateConfigError(ValueError):
+class CandidateConfigError(ConfigurationError):
     """The candidate grid settings (stride, margin, window) do not fit the overview."""
 
 

@@ -15,12 +15,14 @@ from typing import Any
 
 import numpy as np
 
+from drivers.errors import AutoscopeError
+
 __all__ = ["save_checkpoint", "load_checkpoint", "CheckpointError", "CHECKPOINT_VERSION"]
 
 CHECKPOINT_VERSION = 1
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(AutoscopeError, RuntimeError):
     """The checkpoint is missing, corrupt or from another version."""
 
 

@@ -28,6 +28,7 @@ from typing import Any, Iterable
 import h5py
 import numpy as np
 
+from drivers.errors import AutoscopeError
 from drivers.frames import Axis, Frame
 
 from .candidates import CandidateSet
@@ -38,7 +39,7 @@ RECORD_VERSION = 1
 _STR = h5py.string_dtype(encoding="utf-8")
 
 
-class RecordError(RuntimeError):
+class RecordError(AutoscopeError, RuntimeError):
     """The record file is missing, corrupt, or inconsistent with the run."""
 
 

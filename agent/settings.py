@@ -6,10 +6,12 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from drivers.errors import ConfigurationError
+
 __all__ = ["ConfigError", "OverviewSettings", "CandidateSettings", "ExperimentSettings"]
 
 
-class ConfigError(ValueError):
+class ConfigError(ConfigurationError):
     """A setting is invalid; the message names the field and how to fix it."""
 
 

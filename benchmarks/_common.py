@@ -22,6 +22,7 @@ from typing import Any, Callable
 import numpy as np
 
 from agent.candidates import CandidateSet, make_candidates
+from drivers.errors import AutoscopeError
 from drivers.frames import Axis, Frame
 
 __all__ = [
@@ -45,7 +46,7 @@ __all__ = [
 OVERVIEW_PX = 256
 
 
-class BenchDataError(ValueError):
+class BenchDataError(AutoscopeError, ValueError):
     """A benchmark grid or data setting cannot be honoured (the message names the setting)."""
 
 

@@ -3,11 +3,19 @@
 The agent reacts to each differently: ``InvalidArgument`` and ``SafetyInterlock`` are refusals (the
 request is never clamped or half-done), ``Timeout``, ``InstrumentError`` and ``ConnectionLost`` are
 faults the agent may retry, ``NotSupported`` says a verb or detector does not exist on this backend.
+
+This module is also the floor of the whole project's error tree: :class:`AutoscopeError` is the root
+of every error the project raises on purpose, and :class:`ConfigurationError` (also a ``ValueError``)
+the parent of every package's "bad setting" error (``agent.settings.ConfigError``,
+``rewards.InvalidRewardConfig``, ``policies.PolicyConfigError``, ...). It imports nothing from the
+project, so every package may import it without an import circle.
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "AutoscopeError",
+    "ConfigurationError",
     "DriverError",
     "InvalidArgument",
     "NotSupported",
@@ -19,7 +27,15 @@ __all__ = [
 ]
 
 
-class DriverError(Exception):
+class AutoscopeError(Exception):
+    """Root of every error the project raises on purpose (``except AutoscopeError`` catches them all)."""
+
+
+class ConfigurationError(AutoscopeError, ValueError):
+    """A setting is invalid; the one-line message names the field and the fix."""
+
+
+class DriverError(AutoscopeError):
     """Base class of every error a driver raises."""
 
 

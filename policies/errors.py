@@ -8,14 +8,16 @@ returns the wrong shape). Both are ``ValueError`` subclasses and name the offend
 
 from __future__ import annotations
 
+from drivers.errors import AutoscopeError, ConfigurationError
+
 __all__ = ["PolicyError", "PolicyConfigError", "PolicyInputError"]
 
 
-class PolicyError(ValueError):
+class PolicyError(AutoscopeError, ValueError):
     """Base class of the policies' own errors."""
 
 
-class PolicyConfigError(PolicyError):
+class PolicyConfigError(PolicyError, ConfigurationError):
     """A policy setting (or the batch size ``q``) is out of range; the message names it and the fix."""
 
 

@@ -8,10 +8,13 @@ construction time (building from a Hydra config) malformed arguments raise
 
 from __future__ import annotations
 
-__all__ = ["RewardError", "EmptySpectrum", "WrongAxis", "WindowOutsideAxis", "InvalidRewardConfig"]
+from drivers.errors import AutoscopeError, ConfigurationError
+
+__all__ = ["RewardError", "EmptySpectrum", "WrongAxis", "WindowOutsideAxis", "InvalidRewardConfig",
+           "InvalidRewardValue"]
 
 
-class RewardError(ValueError):
+class RewardError(AutoscopeError, ValueError):
     """A spectrum cannot be turned into a target value."""
 
 
@@ -27,5 +30,10 @@ class WindowOutsideAxis(RewardError):
     """A reward window (e.g. ``window_eV``) does not overlap the spectrum's signal axis."""
 
 
-class InvalidRewardConfig(RewardError):
+class InvalidRewardValue(RewardError):
+    """A reward returned no value, a non-finite value, a 2-D value, or a different number of objectives
+    on different spectra (see :func:`rewards.evaluate`)."""
+
+
+class InvalidRewardConfig(RewardError, ConfigurationError):
     """A reward's constructor arguments are malformed (window order, unknown method or element)."""

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from drivers.errors import AutoscopeError
+
 __all__ = ["StructureError", "PretrainedModelError"]
 
 
-class StructureError(ValueError):
+class StructureError(AutoscopeError, ValueError):
     """The overview or the candidate positions cannot be described (the message says which)."""
 
 
-class PretrainedModelError(ValueError):
+class PretrainedModelError(AutoscopeError, ValueError):
     """A pretrained structure -> property file is missing, damaged or made for other features."""

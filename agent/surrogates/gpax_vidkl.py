@@ -53,6 +53,7 @@ from scipy.linalg import solve_triangular
 from policies.posterior import JointSampler, Posterior
 
 from .errors import (
+    GpaxFitError,
     SurrogateConfigError,
     SurrogateInputError,
     SurrogateNotFittedError,
@@ -82,10 +83,6 @@ _JITTERS = (0.0, 1e-5, 1e-4, 1e-3)
 
 class GpaxUnavailable(ImportError):
     """gpax (with jax==0.9.2, jaxlib==0.9.2, numpyro==0.20.0) cannot be imported."""
-
-
-class GpaxFitError(RuntimeError):
-    """The SVI fit produced non-finite parameters even after a fresh re-initialisation."""
 
 
 @dataclass(frozen=True)

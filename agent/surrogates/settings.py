@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from drivers import validation
+
 from .errors import SurrogateConfigError
 
 __all__ = ["bool_setting", "float_setting", "int_list", "int_setting"]
@@ -14,23 +16,18 @@ __all__ = ["bool_setting", "float_setting", "int_list", "int_setting"]
 
 def int_setting(name: str, value: Any, minimum: int) -> int:
     """An integer >= ``minimum`` (bools refused)."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or int(value) < minimum:
-        raise SurrogateConfigError(f"{name}={value!r} must be an integer >= {minimum}")
-    return int(value)
+    return validation.integer(name, value, minimum, error=SurrogateConfigError)
 
 
 def float_setting(name: str, value: Any, minimum: float, strict: bool) -> float:
-    """A finite float >= ``minimum`` (> when ``strict``)."""
+    """A finite float >= ``minimum`` (> when ``strict``); numeric text such as ``"1e-3"`` is read."""
     if isinstance(value, (bool, np.bool_)):
         raise SurrogateConfigError(f"{name}={value!r} must be a number")
     try:
         v = float(value)
     except (TypeError, ValueError) as exc:
         raise SurrogateConfigError(f"{name}={value!r} must be a number") from exc
-    if not np.isfinite(v) or v < minimum or (strict and v == minimum):
-        op = ">" if strict else ">="
-        raise SurrogateConfigError(f"{name}={value!r} must be a finite number {op} {minimum:g}")
-    return v
+    return validation.in_range(name, v, minimum, lo_open=strict, error=SurrogateConfigError)
 
 
 def bool_setting(name: str, value: Any) -> bool:

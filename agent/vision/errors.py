@@ -9,6 +9,8 @@ the model raises :class:`VisionStateError`.
 
 from __future__ import annotations
 
+from drivers.errors import AutoscopeError, ConfigurationError
+
 __all__ = [
     "VisionError",
     "VisionConfigError",
@@ -18,11 +20,11 @@ __all__ = [
 ]
 
 
-class VisionError(ValueError):
+class VisionError(AutoscopeError, ValueError):
     """Base class of the vision components' own errors."""
 
 
-class VisionConfigError(VisionError):
+class VisionConfigError(VisionError, ConfigurationError):
     """A constructor setting is out of range or unknown (the message names the setting)."""
 
 
@@ -34,5 +36,5 @@ class VisionStateError(VisionError):
     """A saved state dict does not match this model (other architecture, format or version)."""
 
 
-class VisionNotFittedError(RuntimeError):
+class VisionNotFittedError(AutoscopeError, RuntimeError):
     """A prediction was asked of a model that was never fitted (call ``fit`` or load a state)."""

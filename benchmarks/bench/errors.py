@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from drivers.errors import AutoscopeError, ConfigurationError
+
 __all__ = ["BenchError", "BenchConfigError", "NoMetricsFound", "MetricsFormatError"]
 
 
-class BenchError(RuntimeError):
+class BenchError(AutoscopeError, RuntimeError):
     """Base class of the benchmark's errors."""
 
 
-class BenchConfigError(BenchError, ValueError):
+class BenchConfigError(BenchError, ConfigurationError):
     """A ``bench.*`` setting or a composed benchmark configuration is unusable."""
 
 

@@ -32,7 +32,8 @@ def _error_classes() -> dict[str, type[DriverError]]:
     classes: dict[str, type[DriverError]] = {}
     for name in driver_errors.__all__:
         cls = getattr(driver_errors, name)
-        classes[f"{cls.__module__}.{cls.__name__}"] = cls
+        if issubclass(cls, DriverError):  # the project-wide roots are not sent over the wire
+            classes[f"{cls.__module__}.{cls.__name__}"] = cls
     for cls in (AuthenticationError, ServerBusy):
         classes[f"{cls.__module__}.{cls.__name__}"] = cls
     return classes
