@@ -199,10 +199,12 @@ class RunResult:
 
     @property
     def policy_name(self) -> str:
-        """The configured policy (``PolicyName`` of its ``_target_``); a gate's name in front."""
+        """The configured policy (``PolicyName`` of its ``_target_``); a gate's or prior's in front."""
         policy = _target_name(self.config.get("policy")) or "unknown"
-        gate = _target_name(self.config.get("gate"))
-        return f"{gate}({policy})" if gate else policy
+        for group in ("prior", "gate"):
+            wrapper = _target_name(self.config.get(group))
+            policy = f"{wrapper}({policy})" if wrapper else policy
+        return policy
 
     @property
     def surrogate_name(self) -> str | None:
