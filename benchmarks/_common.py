@@ -232,13 +232,15 @@ class BenchData:
 def _emulator_overview_and_truth(cand_for: Callable[[Frame], CandidateSet], seed: int,
                                  overview_px: int) -> tuple[Frame, CandidateSet, np.ndarray]:
     from drivers.emulator import EDGE_BAND_EV, PlasmonEmulator
+    from rewards import evaluate_at
     from rewards.bands import BandIntensity
 
     emu = PlasmonEmulator(seed=int(seed))
     try:
         frame = emu.acquire_overview(None, (overview_px, overview_px), None, "HAADF")
         cand = cand_for(frame)
-        truth = emu.ground_truth(BandIntensity(window_eV=list(EDGE_BAND_EV)), cand.yx_m)
+        truth = evaluate_at(BandIntensity(window_eV=list(EDGE_BAND_EV)), emu.expected_spectra, emu.signal_axis,
+                            cand.yx_m)
     finally:
         emu.close()
     return frame, cand, np.asarray(truth, dtype=np.float64)

@@ -11,7 +11,8 @@ from .errors import (
     Timeout,
 )
 from .frames import Axis, Capabilities, Frame, ProbeState
-from .protocol import Driver, GroundTruth
+from .protocol import Driver, GroundTruth, Wrapper
+from .truth import truth_source
 
 __all__ = [
     "Aborted",
@@ -28,4 +29,6 @@ __all__ = [
     "ProbeState",
     "SafetyInterlock",
     "Timeout",
+    "Wrapper",
+    "truth_source",
 ]

@@ -7,13 +7,13 @@ errors of :mod:`drivers.errors`; none clamps an out-of-range argument.
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from .frames import Capabilities, Frame, ProbeState
+from .frames import Axis, Capabilities, Frame, ProbeState
 
-__all__ = ["Driver", "GroundTruth"]
+__all__ = ["Driver", "GroundTruth", "Wrapper"]
 
 
 @runtime_checkable
@@ -68,8 +68,26 @@ class Driver(Protocol):
 
 @runtime_checkable
 class GroundTruth(Protocol):
-    """Optional: emulators (and replays) that know the noise-free truth, for scoring only."""
+    """Optional capability of drivers that know the noise-free signal at any position (emulators, the
+    replay's denoised cube). Scoring only: the truth never reaches the policy. A driver hands out
+    spectra, never target values: a reward is applied by :func:`rewards.evaluate_at`."""
 
-    def ground_truth(self, reward, yx_m: Sequence[tuple[float, float]] | np.ndarray) -> np.ndarray:
-        """Noise-free ``reward`` value at each position ``yx_m: (n, 2)`` metres -> ``(n,)``."""
+    @property
+    def signal_axis(self) -> Axis:
+        """The signal axis of every expected spectrum, ``(n_channels,)`` values."""
         ...
+
+    def expected_spectra(self, yx_m: np.ndarray) -> np.ndarray:
+        """Noise-free signal at ``yx_m: (n, 2)`` (y, x) metres in the overview calibration ->
+        ``(n, n_channels)`` float64 (emulators: expected counts at their ``default_exposure_s``;
+        a replay: the denoised spectrum of the nearest recorded pixel). A position outside the
+        field or a malformed ``yx_m`` raises ``InvalidArgument``."""
+        ...
+
+
+@runtime_checkable
+class Wrapper(Protocol):
+    """A driver that wraps another one and forwards to it (the safety layer, the fault injector)."""
+
+    inner: Driver
+    """The wrapped driver."""

@@ -1,13 +1,39 @@
-"""Apply a reward to many noise-free spectra: the ground truth drivers offer for scoring."""
+"""Where a run finds the noise-free truth: :func:`truth_source` looks through driver wrappers.
+
+The truth is *spectra* (:class:`drivers.GroundTruth.expected_spectra`); turning them into target
+values is the reward's business (:func:`rewards.evaluate_at`), so nothing here knows about rewards.
+"""
 
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import numpy as np
 
-__all__ = ["evaluate_reward"]
+from .protocol import Driver, GroundTruth, Wrapper
+
+__all__ = ["truth_source", "evaluate_reward"]
+
+_MAX_WRAPPERS = 8
+
+
+def truth_source(driver: Driver | None) -> GroundTruth | None:
+    """The driver that knows the noise-free truth: ``driver`` itself when it is a
+    :class:`GroundTruth`, else the first one found through :class:`Wrapper` ``.inner`` links (the
+    safety layer, the fault injector), at most 8 deep; ``None`` when there is none (a real
+    instrument)."""
+    current: Any = driver
+    for _ in range(_MAX_WRAPPERS + 1):
+        if current is None:
+            return None
+        if isinstance(current, GroundTruth):
+            return current
+        if not isinstance(current, Wrapper):
+            return None
+        current = current.inner
+    return None
 
 
 def evaluate_reward(
@@ -16,12 +42,9 @@ def evaluate_reward(
     axis: Any,
     catch: tuple[type[BaseException], ...] = (ValueError, ArithmeticError),
 ) -> tuple[np.ndarray, list[tuple[int, BaseException]]]:
-    """``reward(spectrum, axis)`` for each spectrum.
-
-    Returns ``(values, failures)``: ``values`` is ``(n,)`` float64 for a scalar reward or ``(n, k)``
-    for a vector reward (``rewards.compose.Vector``); NaN (a NaN row) where the reward raised one of
-    ``catch`` (``RewardError`` is a ``ValueError``); ``failures`` lists ``(position, error)``.
-    """
+    """Deprecated (only the ``ground_truth(reward, yx_m)`` shims use it until their callers move to
+    :func:`rewards.evaluate_at`): ``reward(spectrum, axis)`` for each spectrum -> ``(values,
+    failures)``, ``(n,)`` or ``(n, k)`` float64, NaN where the reward raised one of ``catch``."""
     out: list[np.ndarray | None] = []
     failures: list[tuple[int, BaseException]] = []
     width = None

@@ -22,6 +22,11 @@ reward checks its input and raises :class:`EmptySpectrum` (empty / NaN / infinit
 raise :class:`InvalidRewardConfig`. All are :class:`RewardError` (a ``ValueError``); the loop counts
 a reward error as a failed measurement.
 
+Evaluation: :func:`evaluate` (many spectra), :func:`evaluate_one` (one spectrum, raising) and
+:func:`evaluate_at` (a driver's noise-free ``expected_spectra`` at positions: the truth maps) are the
+only places a reward is called; they check the value (:class:`InvalidRewardValue`) and give ``(n,)``
+for a scalar reward, ``(n, k)`` for a vector one (:mod:`rewards.evaluate`).
+
 Plugging in your own reward
 ---------------------------
 Write a function ``myfun(spectrum, axis, **settings) -> float`` in an importable module and point a
@@ -50,7 +55,8 @@ from .compose import Checked, Negate, Scaled, Vector
 from .diffraction import CoMShift, centre_of_mass_px
 from .eds import ElementFraction
 from .eels import EdgeIntensity, EdgeRatio
-from .errors import EmptySpectrum, InvalidRewardConfig, RewardError, WindowOutsideAxis, WrongAxis
+from .errors import EmptySpectrum, InvalidRewardConfig, InvalidRewardValue, RewardError, WindowOutsideAxis, WrongAxis
+from .evaluate import evaluate, evaluate_at, evaluate_one, first_objective
 from .kpfm import ContactPotential
 from .loading import load_callable
 from .loops import CoerciveBias, Imprint, LoopArea, LoopHeight, despike
@@ -70,6 +76,7 @@ __all__ = [
     "EmptySpectrum",
     "Imprint",
     "InvalidRewardConfig",
+    "InvalidRewardValue",
     "LoopArea",
     "LoopHeight",
     "Negate",
@@ -85,6 +92,10 @@ __all__ = [
     "ascending",
     "check_spectrum",
     "despike",
+    "evaluate",
+    "evaluate_at",
+    "evaluate_one",
+    "first_objective",
     "integrate_window",
     "load_callable",
 ]

@@ -1,8 +1,11 @@
-"""The ``Reward`` protocol: spectrum -> the scalar the user cares about.
+"""The ``Reward`` protocol: spectrum -> the value (or values) the user cares about.
 
-A reward is any callable ``reward(spectrum, axis) -> float`` where ``spectrum`` is ``(n_signal,)``
-float64 and ``axis`` is a :class:`drivers.Axis` (its ``values`` and ``units``). Rewards are pure:
-the same inputs give the same value; they raise :class:`rewards.RewardError` subclasses on bad input.
+A reward is any callable ``reward(spectrum, axis)`` where ``spectrum`` is ``(n_signal,)`` float64 and
+``axis`` is a :class:`drivers.frames.Axis` (its ``values`` and ``units``). It returns a scalar (a
+number: one objective) or, for a vector reward such as :class:`rewards.Vector`, a ``(k,)`` array of
+``k`` objectives. Rewards are pure: the same inputs give the same value; they raise
+:class:`rewards.RewardError` subclasses on bad input. Callers never call a reward directly: they go
+through :func:`rewards.evaluate` / :func:`rewards.evaluate_one`, which check and shape the value.
 A user function plugs in through Hydra (``_target_: mymodule.my_reward`` with ``_partial_: true``).
 """
 
@@ -19,4 +22,6 @@ __all__ = ["Reward"]
 
 @runtime_checkable
 class Reward(Protocol):
-    def __call__(self, spectrum: np.ndarray, axis: Axis) -> float: ...
+    def __call__(self, spectrum: np.ndarray, axis: Axis) -> float | np.ndarray:
+        """``spectrum: (n_signal,)`` float64 on ``axis`` -> a number, or ``(k,)`` float64 objectives."""
+        ...

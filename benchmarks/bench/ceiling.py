@@ -159,6 +159,7 @@ def dataset_facts(dataset: str, seed: int = SPLIT_SEED, threshold: float = UNREL
     from agent.candidates import make_candidates
     from agent.settings import ExperimentSettings
     from drivers.replay.denoise import denoise_cube
+    from rewards import evaluate_at, first_objective
 
     t0 = time.perf_counter()
     cfg = _compose(dataset)
@@ -169,8 +170,7 @@ def dataset_facts(dataset: str, seed: int = SPLIT_SEED, threshold: float = UNREL
         overview = driver.acquire_overview(None, None, None)
         c = settings.candidates
         cand = make_candidates(overview, c.window_px, c.stride_px, c.margin_px, c.normalise)
-        truth = np.asarray(driver.ground_truth(reward, cand.yx_m), dtype=np.float64)
-        truth = truth if truth.ndim == 1 else truth[:, 0]
+        truth = first_objective(evaluate_at(reward, driver.expected_spectra, driver.signal_axis, cand.yx_m))
         pixels = driver.pixels_of(cand.yx_m)
         d = cfg.driver
         options = dict(method=str(d.denoise), sigma_px=float(d.sigma_px), box_px=int(d.box_px),

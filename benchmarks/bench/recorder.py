@@ -120,7 +120,7 @@ class MetricsRecorder:
         if exp.truth is None or exp.candidates is None:
             raise BenchConfigError(
                 "the benchmark scores against a ground truth, but the driver gave none; use a driver "
-                "with ground_truth (drivers.replay.ReplayDriver, the emulator)"
+                "with a ground truth, a drivers.GroundTruth (drivers.replay.ReplayDriver, the emulators)"
             )
         if self._fh is None:
             self._open()

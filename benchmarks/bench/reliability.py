@@ -148,10 +148,11 @@ def split_half_reliability(
         maximize: the top set is the highest values (False: the lowest).
 
     Returns:
-        ``(reliability, map_a, map_b)``: the maps are (n,) float64 (NaN where the reward raised).
+        ``(reliability, map_a, map_b)``: the maps are (n,) float64 (NaN where the reward failed,
+        :func:`rewards.evaluate`).
     """
     from drivers.frames import Axis
-    from drivers.truth import evaluate_reward
+    from rewards import evaluate, first_objective
 
     if counts:
         a, b = binomial_halves(cube, seed)
@@ -167,7 +168,5 @@ def split_half_reliability(
     for half, ax in halves:
         den = denoise(half)
         spectra = (den[r, c].astype(np.float64) for r, c in px.tolist())
-        values, _ = evaluate_reward(reward, spectra, ax)
-        values = np.asarray(values, dtype=np.float64)
-        maps.append(values if values.ndim == 1 else values[:, 0])
+        maps.append(first_objective(evaluate(reward, spectra, ax)))
     return agreement(maps[0], maps[1], method, maximize, threshold), maps[0], maps[1]

@@ -43,7 +43,6 @@ import numpy as np
 from drivers.errors import Aborted, ConnectionLost, InvalidArgument, NotSupported, Timeout
 from drivers.frames import Axis, Capabilities, Frame, ProbeState
 from drivers.truth import evaluate_reward
-from rewards.errors import RewardError
 
 from .clock import CLOCK_KINDS, make_clock
 from .physics import E_CHARGE_C
@@ -180,6 +179,11 @@ class PointProbeEmulator:
         return {"units": "counts"}
 
     # -- read-only state ---------------------------------------------------------------------
+    @property
+    def signal_axis(self) -> Axis:
+        """The signal axis of every spectrum, measured or expected (:class:`drivers.GroundTruth`)."""
+        return self._axis
+
     @property
     def time_s(self) -> float:
         """Instrument time (seconds since construction; virtual or real per ``clock``)."""
@@ -452,13 +456,14 @@ class PointProbeEmulator:
 
     def _chunked_truth(self, reward: _Reward, pts: np.ndarray,
                        expected: Callable[[np.ndarray], np.ndarray], chunk: int) -> np.ndarray:
-        """``reward(signal, _axis)`` of ``expected(block)`` over ``pts: (n, 2)`` in blocks of
-        ``chunk`` points -> ``(n,)`` (``(n, k)`` for a vector reward); NaN where the reward
-        raises :class:`rewards.RewardError`."""
+        """Deprecated ``ground_truth`` shim (callers move to :func:`rewards.evaluate_at` over
+        :meth:`expected_spectra`): ``reward(signal, _axis)`` of ``expected(block)`` over ``pts:
+        (n, 2)`` in blocks of ``chunk`` points -> ``(n,)`` (``(n, k)`` for a vector reward); NaN
+        where the reward raises a ``ValueError`` (``rewards.RewardError`` is one)."""
         blocks = []
         for start in range(0, pts.shape[0], chunk):
             block = expected(pts[start:start + chunk])
-            blocks.append(evaluate_reward(reward, block, self._axis, catch=(RewardError,))[0])
+            blocks.append(evaluate_reward(reward, block, self._axis, catch=(ValueError,))[0])
         return np.concatenate(blocks, axis=0) if blocks else np.empty(0)
 
     # -- internals ---------------------------------------------------------------------------

@@ -95,7 +95,7 @@ class PlasmonEmulator(ElectronProbeEmulator):
     image_detectors = IMAGE_DETECTORS
     spectrometers = SPECTROMETERS
     signal_units = {"EELS": "eV"}
-    capability_verbs = ("state", "expected_spectrum", "ground_truth", "mode_summary")
+    capability_verbs = ("state", "expected_spectrum", "expected_spectra", "mode_summary")
 
     def __init__(
         self,

@@ -98,7 +98,7 @@ class FourDSTEMEmulator(ElectronProbeEmulator):
     spectrometers = FOURD_CAMERAS
     signal_units = {"4D": "px"}
     capability_verbs = ("state", "acquire_pattern", "expected_spectrum", "expected_pattern",
-                        "ground_truth", "deflection_mrad")
+                        "expected_spectra", "deflection_mrad")
 
     def __init__(
         self,

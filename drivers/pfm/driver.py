@@ -126,7 +126,7 @@ class PFMEmulator(PointProbeEmulator):
     image_detectors = PFM_IMAGE_DETECTORS
     spectrometers = PFM_SPECTROMETERS
     signal_units = {"PFM": "V"}
-    capability_verbs = ("state", "expected_spectrum", "ground_truth", "loop_parameters")
+    capability_verbs = ("state", "expected_spectrum", "expected_spectra", "loop_parameters")
 
     def __init__(
         self,

@@ -1,8 +1,8 @@
 """``ReplayDriver``: the Driver and GroundTruth protocols over a recorded spectrum image.
 
 Offline benchmarking: the overview is the recorded structure image, a spectrum is the recorded one at
-the probe pixel (optionally thinned to a shorter dwell for count data), and the ground truth is the
-reward on a denoised copy of the cube. Time is a virtual clock (:attr:`ReplayDriver.time_s`) that
+the probe pixel (optionally thinned to a shorter dwell for count data), and the ground truth is a
+denoised copy of the cube (:meth:`ReplayDriver.expected_spectra`). Time is a virtual clock (:attr:`ReplayDriver.time_s`) that
 advances by each emulated exposure plus ``overhead_s``; nothing sleeps.
 
 Beam: as in the emulator, the beam is blanked except during an acquisition (and after an explicit
@@ -32,7 +32,6 @@ from ..frames import Axis, Capabilities, Frame, ProbeState
 from ..truth import evaluate_reward
 from .calibration import frac_from_value, pixel_from_frac, spatial_axes
 from .denoise import check_denoise, denoise_cube
-from .errors import ReplayError
 from .hyperspy_io import load_hyperspy
 from .paths import resolve_data_path
 from .recording import Recording, load_npz
@@ -285,8 +284,6 @@ class ReplayDriver:
         self._overview_ids: set[str] = set()
         self._n_frames = 0
         self._probe: ReplayProbeState | None = None
-        self.last_truth_failures = 0
-        """Number of pixels where the reward raised in the last ``ground_truth``/``truth_map`` call."""
 
     # ----------------------------------------------------------------------------- properties
     @property
@@ -373,7 +370,7 @@ class ReplayDriver:
             signal_units={rec.spectrum_name: rec.signal_axis.units},
             max_fov_m=float("nan") if fov is None else fov,
             max_exposure_s=self._recorded_exposure_s,
-            verbs=("state", "ground_truth", "truth_map", "denoised_cube"),
+            verbs=("state", "expected_spectra", "denoised_cube"),
             backend=f"replay:{Path(rec.source).name}",
         )
 
@@ -592,8 +589,8 @@ class ReplayDriver:
         self._blanked = True
 
     def close(self) -> None:
-        """Close (idempotent); later verbs raise :class:`ConnectionLost`. Scoring (``ground_truth``,
-        ``truth_map``, ``denoised_cube``) still works on the recorded data."""
+        """Close (idempotent); later verbs raise :class:`ConnectionLost`. Scoring (``expected_spectra``,
+        ``denoised_cube``) still works on the recorded data."""
         self._closed = True
 
     # ----------------------------------------------------------------------------- ground truth
@@ -628,54 +625,33 @@ class ReplayDriver:
             self._denoised = cube
         return self._denoised
 
-    def _rewards_at(self, reward: RewardFn, pixels: np.ndarray, whole_map: bool = False) -> np.ndarray:
-        """Reward on the denoised spectrum of each (row, col); NaN where it raises ValueError or
-        ArithmeticError (RewardError is a ValueError), counted in :attr:`last_truth_failures`.
-        With ``whole_map``, a reward that raises on every pixel is a configuration error."""
-        cube = self.denoised_cube()
-        axis = self._recording.signal_axis
-        unique, inverse = np.unique(pixels.reshape(-1, 2), axis=0, return_inverse=True)
-        spectra = (cube[row, col].astype(np.float64) for row, col in unique.tolist())
-        per_pixel, errors = evaluate_reward(reward, spectra, axis)
-        values = per_pixel[inverse.reshape(-1)]
-        failures = [((int(unique[i][0]), int(unique[i][1])), err) for i, err in errors]
-        n_distinct = len(unique)
-        self.last_truth_failures = len(failures)
-        if failures:
-            (pixel, first), count = failures[0], len(failures)
-            if whole_map and count == n_distinct:
-                raise ReplayError(
-                    f"reward {reward!r} raised on every one of {count} pixel(s) of {self._name} "
-                    f"(first at {pixel}: {type(first).__name__}: {first})"
-                ) from first
-            log.warning(
-                "%s: reward %r raised on %d of %d pixel(s); NaN there (first at %s: %s)",
-                self._name, reward, count, n_distinct, pixel, first,
-            )
-        return values
+    @property
+    def signal_axis(self) -> Axis:
+        """The recorded signal axis, ``(nE,)`` values (:class:`drivers.GroundTruth`)."""
+        return self._recording.signal_axis
 
-    def ground_truth(self, reward: RewardFn, yx_m: Sequence[tuple[float, float]] | np.ndarray) -> np.ndarray:
-        """``reward`` on the denoised cube at the nearest pixel of each position.
+    def expected_spectra(self, yx_m: np.ndarray) -> np.ndarray:
+        """The noise-free truth (:class:`drivers.GroundTruth`): the denoised spectrum at the
+        nearest recorded pixel of each position.
 
         Args:
-            reward: ``reward(spectrum (nE,) float64, axis) -> float``.
             yx_m: (n, 2) positions in the overview calibration.
 
         Returns:
-            (n,) float64; NaN where the reward raised on that pixel (logged).
-        """
-        return self._rewards_at(reward, self.pixels_of(yx_m))
-
-    def truth_map(self, reward: RewardFn) -> np.ndarray:
-        """(ny, nx) float64 ``reward`` on the denoised spectrum at every pixel (NaN where it raised).
+            (n, nE) float64.
 
         Raises:
-            ReplayError: the reward raised on every pixel (chained to its first error).
+            InvalidArgument: wrong shape, NaN, or a position outside the recorded field.
         """
-        ny, nx = self.shape_px
-        rows, cols = np.meshgrid(np.arange(ny), np.arange(nx), indexing="ij")
-        pixels = np.stack([rows.ravel(), cols.ravel()], axis=1)
-        return self._rewards_at(reward, pixels, whole_map=True).reshape(ny, nx)
+        pixels = self.pixels_of(yx_m)
+        return self.denoised_cube()[pixels[:, 0], pixels[:, 1]].astype(np.float64)
+
+    def ground_truth(self, reward: RewardFn, yx_m: Sequence[tuple[float, float]] | np.ndarray) -> np.ndarray:
+        """Deprecated (use :func:`rewards.evaluate_at` over :meth:`expected_spectra`): ``reward`` on
+        the denoised cube at the nearest pixel of each position -> (n,) float64, NaN where it raised
+        ValueError or ArithmeticError."""
+        return evaluate_reward(reward, self.expected_spectra(np.asarray(yx_m, dtype=np.float64)),
+                               self.signal_axis)[0]
 
     def __repr__(self) -> str:
         ny, nx = self.shape_px

@@ -119,7 +119,7 @@ def test_recorder_refuses_runs_without_truth_and_reused_folders(tmp_path: Path) 
     exp = _fake_exp(np.arange(5.0), model_free=False, steps=2)
     exp.truth = None
     rec = MetricsRecorder(tmp_path / "metrics.csv", LABELS)
-    with pytest.raises(BenchConfigError, match="ground_truth"):
+    with pytest.raises(BenchConfigError, match="GroundTruth"):
         _measure(exp, rec, 0, 1, 1.0)
     rec.close()
     assert (tmp_path / "metrics.csv").read_text().startswith("dataset,method")

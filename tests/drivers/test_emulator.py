@@ -5,9 +5,11 @@ from __future__ import annotations
 import math
 import threading
 import time
+from functools import partial
 
 import numpy as np
 import pytest
+from emulator_checks import check_driver_yaml, check_same_seed_same_data
 
 from drivers import (
     Aborted,
@@ -27,7 +29,7 @@ from drivers.emulator import (
     Triangle,
 )
 from drivers.emulator.physics import E_CHARGE_C, mode_amplitudes
-from emulator_checks import check_driver_yaml, check_same_seed_same_data
+from rewards import evaluate_at
 from rewards.errors import EmptySpectrum
 
 NM = 1e-9
@@ -217,7 +219,8 @@ def test_top_percent_of_edge_band_sits_just_outside_tips_and_corners(em0: Plasmo
     yy, xx = np.meshgrid(g, g, indexing="ij")
     pts = np.stack([yy.ravel(), xx.ravel()], axis=1)
     lo, hi = EDGE_BAND_EV
-    values = em0.ground_truth(lambda s, a: float(s[(a.values >= lo) & (a.values <= hi)].sum()), pts)
+    values = evaluate_at(lambda s, a: float(s[(a.values >= lo) & (a.values <= hi)].sum()), em0.expected_spectra,
+                         em0.signal_axis, pts)
     top = values >= np.sort(values)[-int(math.ceil(0.01 * values.size))]
     hot = np.concatenate([p.hotspots_m(2 * NM) for p in em0.sample.particles
                           if p.kind in ("rod", "triangle")])
@@ -452,15 +455,16 @@ def test_ground_truth_is_fast_and_matches_expected_spectrum(em0: PlasmonEmulator
     def band(spectrum: np.ndarray, axis) -> float:
         return float(spectrum[sel].sum())
 
-    em0.ground_truth(band, pts[:10])  # warm-up
+    evaluate_at(band, em0.expected_spectra, em0.signal_axis, pts[:10])  # warm-up
     t0 = time.perf_counter()
-    truth = em0.ground_truth(band, pts)
+    truth = evaluate_at(band, em0.expected_spectra, em0.signal_axis, pts)
     elapsed = time.perf_counter() - t0
     assert truth.shape == (3249,) and truth.dtype == np.float64
     assert elapsed < 1.0
     for k in rng.choice(3249, 5, replace=False):
         assert truth[k] == pytest.approx(band(em0.expected_spectrum(pts[k]), None), rel=1e-12)
-    doubled = em0.ground_truth(band, pts[:20], exposure_s=2 * em0.default_exposure_s)
+    doubled = evaluate_at(band, partial(em0.expected_spectra, exposure_s=2 * em0.default_exposure_s), em0.signal_axis,
+                          pts[:20])
     np.testing.assert_allclose(doubled, 2 * truth[:20], rtol=1e-12)
 
     def picky(spectrum: np.ndarray, axis) -> float:
@@ -468,10 +472,10 @@ def test_ground_truth_is_fast_and_matches_expected_spectrum(em0: PlasmonEmulator
             raise EmptySpectrum("too few counts")
         return 1.0
 
-    out = em0.ground_truth(picky, pts[::16])
+    out = evaluate_at(picky, em0.expected_spectra, em0.signal_axis, pts[::16])
     assert np.isnan(out).any() and (out == 1.0).any()
     with pytest.raises(InvalidArgument, match="yx_m"):
-        em0.ground_truth(band, np.zeros((4, 3)))
+        evaluate_at(band, em0.expected_spectra, em0.signal_axis, np.zeros((4, 3)))
 
 
 def test_mode_summary_lists_low_energy_tip_and_corner_modes(em0: PlasmonEmulator) -> None:

@@ -15,6 +15,7 @@ from omegaconf import OmegaConf
 from drivers import Driver, GroundTruth, InvalidArgument
 from drivers.emulator import CoreLossEmulator, PlasmonEmulator
 from drivers.emulator.coreloss import BUILTIN_EDGES, edge
+from rewards import evaluate_at
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 
@@ -98,6 +99,6 @@ def test_ground_truth_uses_the_expected_spectra(em):
 
     reward = EdgeIntensity(284.0, [234.0, 279.0], 50.0)
     pts = np.stack(_bare_and_particle(em))
-    truth = em.ground_truth(reward, pts)
+    truth = evaluate_at(reward, em.expected_spectra, em.signal_axis, pts)
     direct = [reward(s, em.energy_axis) for s in em.expected_spectra(pts)]
     np.testing.assert_allclose(truth, direct)

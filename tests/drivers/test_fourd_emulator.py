@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from emulator_checks import check_driver_yaml, check_same_seed_same_data, run_ten_steps
 
 from drivers import ConnectionLost, Driver, GroundTruth, InvalidArgument, NotSupported, Timeout
 from drivers.fourd import (
@@ -21,7 +22,7 @@ from drivers.fourd import (
     electron_wavelength_m,
     interaction_constant_rad_per_V_m,
 )
-from emulator_checks import check_driver_yaml, check_same_seed_same_data, run_ten_steps
+from rewards import evaluate_at
 from rewards.diffraction import CoMShift, centre_of_mass_px
 
 NM = 1e-9
@@ -96,7 +97,7 @@ def test_noise_free_com_shift_equals_the_imposed_deflection(em0: FourDSTEMEmulat
     com_x = np.array([CoMShift("x")(s, axis) for s in spectra])
     np.testing.assert_allclose(com_y, theta[:, 0], atol=2e-5)
     np.testing.assert_allclose(com_x, theta[:, 1], atol=2e-5)
-    gt = em0.ground_truth(CoMShift(), pts)
+    gt = evaluate_at(CoMShift(), em0.expected_spectra, em0.signal_axis, pts)
     np.testing.assert_allclose(gt, np.hypot(*theta.T), atol=3e-5)
     # over each particle's centre the pattern is not deflected
     np.testing.assert_allclose(gt[3:-1:4], 0.0, atol=2e-5)
@@ -186,8 +187,9 @@ def test_protocols_capabilities_clock_and_dose() -> None:
     assert frame.metadata["dose_e_per_A2"] == pytest.approx(electrons / (math.pi * 5.0**2))
     assert em.blanked
     pts = np.array([[0.0, 5 * NM], [0.0, -5 * NM]])
-    assert em.ground_truth(CoMShift(), pts).shape == (2,)
-    assert np.all(np.isnan(em.ground_truth(CoMShift(units="mrad"), pts)))  # reward error -> NaN
+    assert evaluate_at(CoMShift(), em.expected_spectra, em.signal_axis, pts).shape == (2,)
+    wrong_units = evaluate_at(CoMShift(units="mrad"), em.expected_spectra, em.signal_axis, pts)
+    assert np.all(np.isnan(wrong_units))  # reward error -> NaN
 
 
 @pytest.mark.parametrize("kwargs, field", [

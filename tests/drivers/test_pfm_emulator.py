@@ -10,12 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from emulator_checks import check_driver_yaml, check_same_seed_same_data, run_ten_steps
 from scipy.stats import spearmanr
 
 from drivers import Aborted, ConnectionLost, Driver, GroundTruth, InvalidArgument, NotSupported, Timeout
 from drivers.pfm import PFMEmulator, StripeDomains, arriving_direction, triangle_sweep
-from emulator_checks import check_driver_yaml, check_same_seed_same_data, run_ten_steps
-from rewards import CoerciveBias, Imprint, LoopArea, LoopHeight, despike
+from rewards import CoerciveBias, Imprint, LoopArea, LoopHeight, despike, evaluate_at
 
 NM = 1e-9
 
@@ -84,9 +84,9 @@ def test_loop_metrics_follow_the_distance_to_the_nearest_wall(em0: PFMEmulator) 
     pts = np.random.default_rng(5).uniform(-0.95e-6, 0.95e-6, size=(500, 2))
     d = em0.domains.wall_distance_m(pts)
     polarity = em0.domains.polarity(pts)
-    width = em0.ground_truth(CoerciveBias("width"), pts)
-    area = em0.ground_truth(LoopArea(), pts)
-    imprint = em0.ground_truth(Imprint(), pts)
+    width = evaluate_at(CoerciveBias("width"), em0.expected_spectra, em0.signal_axis, pts)
+    area = evaluate_at(LoopArea(), em0.expected_spectra, em0.signal_axis, pts)
+    imprint = evaluate_at(Imprint(), em0.expected_spectra, em0.signal_axis, pts)
     assert np.all(np.isfinite(width)) and np.all(np.isfinite(area))
     at_wall, centre = d < 10 * NM, d > 90 * NM
     assert at_wall.sum() >= 20 and centre.sum() >= 20
@@ -206,8 +206,9 @@ def test_protocols_capabilities_and_ground_truth_nan(em0: PFMEmulator) -> None:
     assert set(caps.detectors) == {"topography", "amplitude", "phase", "PFM"}
     assert caps.max_fov_m == 2e-6 and caps.max_exposure_s == 60.0
     pts = np.array([[0.0, 0.0], [1e-7, 2e-7]])
-    assert em0.ground_truth(LoopArea(), pts).shape == (2,)
-    assert np.all(np.isnan(em0.ground_truth(LoopArea(units="mV"), pts)))  # reward error -> NaN
+    assert evaluate_at(LoopArea(), em0.expected_spectra, em0.signal_axis, pts).shape == (2,)
+    wrong_units = evaluate_at(LoopArea(units="mV"), em0.expected_spectra, em0.signal_axis, pts)
+    assert np.all(np.isnan(wrong_units))  # reward error -> NaN
     with pytest.raises(InvalidArgument, match="one"):
         em0.expected_spectrum(pts)
 

@@ -24,7 +24,6 @@ from drivers.replay import (
     ENV_VAR,
     ReplayDataNotFound,
     ReplayDriver,
-    ReplayError,
     ReplayFormatError,
     ReplayProbeState,
     data_dir,
@@ -33,6 +32,7 @@ from drivers.replay import (
     resolve_data_path,
     thin_counts,
 )
+from rewards import RewardError, evaluate_at
 
 NY, NX, NE = 12, 10, 40
 
@@ -88,7 +88,7 @@ def window_ratio(spectrum: np.ndarray, axis: Axis) -> float:
     a = float(spectrum[5:16].sum())
     b = float(spectrum[23:34].sum())
     if a + b <= 0:
-        raise ValueError("no counts in either window")
+        raise RewardError("no counts in either window")
     return a / (a + b)
 
 
@@ -399,7 +399,8 @@ def test_blank_stop_close():
             verb()
     with pytest.raises(ConnectionLost):
         driver.set_probe(frame.frame_id, yx_frac=(0.5, 0.5))
-    assert driver.ground_truth(window_ratio, [(0.0, 0.0)]).shape == (1,)  # scoring still works
+    scored = evaluate_at(window_ratio, driver.expected_spectra, driver.signal_axis, [(0.0, 0.0)])
+    assert scored.shape == (1,)  # scoring still works
 
 
 # --------------------------------------------------------------------------------------- denoising
@@ -445,21 +446,40 @@ def test_ground_truth_is_reward_on_denoised_cube():
     np.testing.assert_array_equal(driver.denoised_cube(), expected_cube)
     pixels = [(0, 0), (5, 3), (NY - 1, NX - 1), (5, 3)]
     points = np.array([(ay.values[r] + 0.3e-9, ax.values[c] - 0.3e-9) for r, c in pixels])
-    values = driver.ground_truth(window_ratio, points)
+    values = evaluate_at(window_ratio, driver.expected_spectra, driver.signal_axis, points)
     axis = driver.recording.signal_axis
     expected = [window_ratio(expected_cube[r, c].astype(np.float64), axis) for r, c in pixels]
     np.testing.assert_allclose(values, expected, rtol=1e-12)
     raw = [window_ratio(counts[r, c].astype(np.float64), axis) for r, c in pixels]
     assert not np.allclose(values, raw)  # never the raw Poisson-limited value
-    tmap = driver.truth_map(window_ratio)
+    tmap = truth_map(driver, window_ratio)
     assert tmap.shape == (NY, NX)
     assert tmap[5, 3] == pytest.approx(values[1]) and tmap[NY - 1, NX - 1] == pytest.approx(values[2])
     # truth follows the phase mixture: left (phase b, peak at 28) low, right (phase a) high
     assert tmap[:, 0].mean() < 0.3 < 0.7 < tmap[:, -1].mean()
     with pytest.raises(InvalidArgument, match="outside"):
-        driver.ground_truth(window_ratio, [(0.0, 1.0)])
+        evaluate_at(window_ratio, driver.expected_spectra, driver.signal_axis, [(0.0, 1.0)])
     with pytest.raises(InvalidArgument, match=r"\(n, 2\)"):
-        driver.ground_truth(window_ratio, [0.0, 0.0, 0.0])
+        evaluate_at(window_ratio, driver.expected_spectra, driver.signal_axis, [0.0, 0.0, 0.0])
+
+
+def truth_map(driver: ReplayDriver, reward) -> np.ndarray:
+    """(ny, nx) noise-free truth: the reward on the expected spectrum at every recorded pixel centre."""
+    ay, ax = driver.acquire_overview().axes
+    yy, xx = np.meshgrid(ay.values, ax.values, indexing="ij")
+    points = np.stack([yy.ravel(), xx.ravel()], axis=1)
+    return evaluate_at(reward, driver.expected_spectra, driver.signal_axis, points).reshape(driver.shape_px)
+
+
+def test_expected_spectra_are_the_denoised_cube_at_the_nearest_pixel():
+    driver = make_driver(denoise="box", box_px=3)
+    assert isinstance(driver, GroundTruth) and driver.signal_axis is driver.recording.signal_axis
+    ay, ax = driver.acquire_overview().axes
+    points = np.array([(ay.values[2] + 0.2e-9, ax.values[7] - 0.2e-9), (ay.values[0], ax.values[0])])
+    spectra = driver.expected_spectra(points)
+    assert spectra.shape == (2, driver.signal_axis.size) and spectra.dtype == np.float64
+    np.testing.assert_array_equal(spectra[0], driver.denoised_cube()[2, 7])
+    np.testing.assert_array_equal(spectra[1], driver.denoised_cube()[0, 0])
 
 
 def test_truth_map_nan_where_reward_raises(caplog):
@@ -467,20 +487,21 @@ def test_truth_map_nan_where_reward_raises(caplog):
 
     def picky(spectrum: np.ndarray, axis: Axis) -> float:
         if spectrum.sum() > np.median(driver.recording.cube.sum(axis=2)):
-            raise ValueError("too bright")
+            raise RewardError("too bright")
         return float(spectrum.sum())
 
-    with caplog.at_level(logging.WARNING, logger="drivers.replay.driver"):
-        tmap = driver.truth_map(picky)
+    with caplog.at_level(logging.WARNING, logger="rewards.evaluate"):
+        tmap = truth_map(driver, picky)
     totals = driver.recording.cube.sum(axis=2)
     bright = totals > np.median(totals)
     assert np.isnan(tmap[bright]).all() and np.isfinite(tmap[~bright]).all()
-    assert driver.last_truth_failures == int(bright.sum())
-    assert "raised on" in caplog.text
+    assert f"failed on {int(bright.sum())} of {NY * NX} spectra" in caplog.text
 
     def always(spectrum: np.ndarray, axis: Axis) -> float:
-        raise ValueError("never works")
+        raise RewardError("never works")
 
-    with pytest.raises(ReplayError, match="every one"):
-        driver.truth_map(always)
-    assert np.isnan(driver.ground_truth(always, [(0.0, 0.0)])).all()
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="rewards.evaluate"):
+        assert np.isnan(truth_map(driver, always)).all()
+    assert "failed on every one" in caplog.text
+    assert np.isnan(evaluate_at(always, driver.expected_spectra, driver.signal_axis, [(0.0, 0.0)])).all()

@@ -13,6 +13,7 @@ from omegaconf import OmegaConf
 
 from drivers import Driver, Frame
 from drivers.replay import DATASET_ALIASES, DATASETS, ReplayDriver
+from rewards import evaluate_at
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = Path(os.environ.get("AUTOSCOPE_DATA_DIR") or REPO / ".." / "shared" / "data")
@@ -67,7 +68,8 @@ def test_config_instantiates_and_scores(conf):
     frame = driver.acquire_overview()
     driver.set_probe(frame.frame_id, yx_m=(0.0, 0.0))
     spectrum = driver.acquire_spectrum()
-    truth = driver.ground_truth(lambda s, a: float(np.mean(s)), [spectrum.metadata["probe_yx_m"]])
+    truth = evaluate_at(lambda s, a: float(np.mean(s)), driver.expected_spectra, driver.signal_axis,
+                        [spectrum.metadata["probe_yx_m"]])
     denoised = driver.denoised_cube()
     row, col = spectrum.metadata["probe_yx_px"]
     assert truth[0] == pytest.approx(float(np.mean(denoised[row, col].astype(np.float64))))
