@@ -19,7 +19,7 @@ Commands (positions in overview pixels, or metres with ``--metres``)::
     force Y X                 measure the candidate nearest (Y, X) next
     label Y X [--negative]    the candidate nearest (Y, X) shows the feature (--negative: it does
                               not): a label for the run's few-shot scorer (gate=fewshot,
-                              gate=weight_fewshot), whose scores are recomputed at once
+                              prior=fewshot), whose scores are recomputed at once
     set policy=ucb policy.beta=4      switch the policy (or reward=..., reward.window_eV=[1,2])
     status                    print progress from the journal
 """
@@ -33,9 +33,10 @@ import os
 import sys
 import time
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -50,6 +51,7 @@ LABELS = ("positive", "negative")
 #: the config groups ``set`` may change mid-run
 SET_GROUPS = ("policy", "reward")
 from .confdir import CONF_DIR as _CONF_DIR  # noqa: E402 - the shipped configs (agent/conf)
+
 _RUN_FILES = ("config.yaml", "journal.jsonl", "record.h5", "overview.npz")
 
 
@@ -165,7 +167,7 @@ class Command:
                            "sent_at": self.sent_at, "id": self.id})
 
     @classmethod
-    def from_json(cls, text: str) -> "Command":
+    def from_json(cls, text: str) -> Command:
         d = json.loads(text)
         return cls(d["verb"], list(d.get("args", [])), bool(d.get("metres", False)),
                    float(d.get("sent_at", 0.0)), str(d.get("id", "")))
@@ -228,7 +230,7 @@ class Inbox:
 
     def take(self) -> list[tuple[Command | None, str, Path]]:
         """Every pending command in order as ``(command or None if unreadable, text, path)``."""
-        out = []
+        out: list[tuple[Command | None, str, Path]] = []
         for path in sorted(self.inbox.glob("*.json")):
             try:
                 text = path.read_text(encoding="utf-8", errors="replace")
@@ -313,7 +315,7 @@ def _reward_switches(events: Sequence[str]) -> list[str]:
 
 def _rescore(run_dir: Path, rows: Sequence[Any], axis: Any, switch: list[str]) -> tuple[list[float], list[Any]]:
     """Every journaled spectrum under the reward the run switched to (as the loop does)."""
-    from omegaconf import OmegaConf
+    from omegaconf import DictConfig, OmegaConf
 
     from rewards.errors import RewardError
 
@@ -321,7 +323,10 @@ def _rescore(run_dir: Path, rows: Sequence[Any], axis: Any, switch: list[str]) -
 
     if axis is None:
         raise ValueError("the journal holds no signal axis")
-    reward = _rebuilder(OmegaConf.load(run_dir / "config.yaml"))("reward", switch)
+    cfg = OmegaConf.load(run_dir / "config.yaml")
+    if not isinstance(cfg, DictConfig):
+        raise ValueError(f"{run_dir / 'config.yaml'} is not a mapping")
+    reward = _rebuilder(cfg)("reward", switch)
     values, objectives = [], []
     for row in rows:
         try:
@@ -334,10 +339,11 @@ def _rescore(run_dir: Path, rows: Sequence[Any], axis: Any, switch: list[str]) -
 
 
 def has_fewshot(node: Any) -> bool:
-    """Whether a (plain) config holds a few-shot scorer that labels can reach (``FewShotReward``)."""
+    """Whether a (plain) config holds a few-shot scorer that labels can reach
+    (``FewShotCandidateScorer``; ``FewShotReward`` in runs started before the rename)."""
     if isinstance(node, Mapping):
         target = node.get("_target_")
-        if isinstance(target, str) and target.rsplit(".", 1)[-1] == "FewShotReward":
+        if isinstance(target, str) and target.rsplit(".", 1)[-1] in ("FewShotCandidateScorer", "FewShotReward"):
             return True
         return any(has_fewshot(v) for v in node.values())
     if isinstance(node, (list, tuple)):
@@ -346,8 +352,9 @@ def has_fewshot(node: Any) -> bool:
 
 
 def check_against_run(run_dir: Path, cmd: Command) -> None:
-    """Raise :class:`ControlError` for a command that does not fit the run: veto/force/label against the run's overview, set against its config, label against its
-    gate (where those files are readable)."""
+    """Raise :class:`ControlError` for a command that does not fit the run: veto/force/label against
+    the run's overview, set against its config, label against its gate (where those files are
+    readable). ``autoscope-ctl`` and the dashboard both check every command with it before sending."""
     if cmd.verb == "label" and (run_dir / "config.yaml").exists():
         import yaml
 
@@ -355,9 +362,9 @@ def check_against_run(run_dir: Path, cmd: Command) -> None:
             cfg = yaml.safe_load((run_dir / "config.yaml").read_text())
         except (OSError, yaml.YAMLError):
             cfg = None
-        if isinstance(cfg, dict) and not has_fewshot(cfg.get("gate")):
+        if isinstance(cfg, dict) and not (has_fewshot(cfg.get("gate")) or has_fewshot(cfg.get("prior"))):
             raise ControlError("`label`: this run has no few-shot scorer to learn from labels (it was started "
-                               "without gate=fewshot or gate=weight_fewshot)")
+                               "without gate=fewshot or prior=fewshot)")
     if cmd.verb in ("veto", "force", "label") and (run_dir / "overview.npz").exists():
         from .record import RecordError
         from .runfiles import load_overview

@@ -71,8 +71,8 @@ def create_app(root: str | Path, poll_s: float = DEFAULT_POLL_S) -> dash.Dash:
     runs = _Runs(root)
     keys = runs.refresh()
     policies = sorted(p.stem for p in (CONF_DIR / "policy").glob("*.yaml"))
-    app = dash.Dash(__name__, title=f"autoscope: {root.name}", serve_locally=True,
-                    update_title=None)  # update_title=None: no "Updating..." flicker in the tab
+    # update_title="": no "Updating..." flicker in the tab at every poll
+    app = dash.Dash(__name__, title=f"autoscope: {root.name}", serve_locally=True, update_title="")
     app.layout = html.Div(style={"fontFamily": "sans-serif", "margin": "8px"}, children=[
         dcc.Location(id="url"),
         dcc.Interval(id="tick", interval=int(poll_s * 1000)),
@@ -192,7 +192,8 @@ def create_app(root: str | Path, poll_s: float = DEFAULT_POLL_S) -> dash.Dash:
         except ControlError as err:
             return f"refused: {err}"
         path = send(run_dir, cmd)
-        return f"sent {cmd.verb} {' '.join(map(str, cmd.args))} ({path.name}); the run applies it before its next decision"
+        return (f"sent {cmd.verb} {' '.join(map(str, cmd.args))} ({path.name}); the run applies it before "
+                f"its next decision")
 
     return app
 

@@ -14,8 +14,8 @@ import atexit
 import socket
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from .access import ensure_token
 

@@ -178,26 +178,31 @@ def maps_figure(snap: Snapshot) -> go.Figure:
                           margin=_MARGIN, height=300)
         return fig
     gy, gx = _grid_axes(snap)
-    shared = [a for t, a in panels if t != "uncertainty (std)"]
+    shared = [a for t, a in panels if not t.startswith("uncertainty")]
     finite_vals = np.concatenate([a[np.isfinite(a)] for a in shared]) if shared else np.zeros(0)
     lo, hi = (float(finite_vals.min()), float(finite_vals.max())) if finite_vals.size else (0.0, 1.0)
     fig = make_subplots(rows=1, cols=len(panels), subplot_titles=[t for t, _ in panels],
-                        shared_xaxes=True, shared_yaxes=True, horizontal_spacing=0.08)
-    n = len(panels)
+                        shared_xaxes=True, shared_yaxes=True, horizontal_spacing=0.03)
     for k, (title, arr) in enumerate(panels):
         is_std = title.startswith("uncertainty")
-        bar_x = (k + 1) / n - 0.02
-        fig.add_trace(go.Heatmap(
-            z=np.where(np.isfinite(arr), arr, np.nan), x=gx, y=gy, colorscale="Cividis" if is_std else "Viridis",
-            zmin=None if is_std else lo, zmax=None if is_std else hi,
-            showscale=is_std or k == 0 or (k == n - 1 and not any(t.startswith("unc") for t, _ in panels[k:])),
-            colorbar=dict(title=dict(text=("std of " if is_std else "") + label, side="right"), x=bar_x,
-                          len=0.9, thickness=10),
-            name=title, hovertemplate="%{z:.4g}<extra>" + title + "</extra>"), row=1, col=k + 1)
-        fig.update_yaxes(autorange="reversed", row=1, col=k + 1)
-    fig.update_layout(title=f"maps on one colour scale (mean, truth): {label}", margin=_MARGIN, height=360,
-                      uirevision=snap.name)
+        fig.add_trace(go.Heatmap(z=np.where(np.isfinite(arr), arr, np.nan), x=gx, y=gy, name=title,
+                                 coloraxis="coloraxis2" if is_std else "coloraxis",
+                                 hovertemplate="%{z:.4g}<extra>" + title + "</extra>"), row=1, col=k + 1)
+        fig.update_yaxes(autorange="reversed", scaleanchor=f"x{k + 1 if k else ''}", row=1, col=k + 1)
+    # one colour scale (and one bar) for the prediction and the truth; the std has its own bar below
+    fig.update_layout(
+        coloraxis=dict(colorscale="Viridis", cmin=lo, cmax=hi,
+                       colorbar=dict(title=dict(text=label, side="right"), thickness=12, len=0.9)),
+        coloraxis2=dict(colorscale="Cividis", colorbar=dict(
+            title=dict(text="std (same units)", side="top"), orientation="h", thickness=10, len=0.3,
+            x=(_index(panels, "uncertainty (std)") + 0.5) / len(panels), y=-0.12, yanchor="top")),
+        title=f"maps, one colour scale for prediction and truth: {label}", margin=dict(l=50, r=10, t=50, b=80),
+        height=400, uirevision=snap.name)
     return fig
+
+
+def _index(panels: list[tuple[str, np.ndarray]], title: str) -> int:
+    return next((k for k, (t, _) in enumerate(panels) if t == title), 0)
 
 
 def reward_figure(snap: Snapshot) -> go.Figure:
