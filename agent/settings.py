@@ -108,6 +108,7 @@ class ExperimentSettings:
     dose_radius_m: float = 2e-9
     progress: bool = True
     plots: bool = True
+    dashboard: bool = False
     overview: OverviewSettings = field(default_factory=OverviewSettings)
     candidates: CandidateSettings = field(default_factory=CandidateSettings)
 

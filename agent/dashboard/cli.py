@@ -53,6 +53,13 @@ def launch(run_dir: str | Path, port: int | None = None, host: str = "127.0.0.1"
     (reopen a finished run with ``autoscope-dash RUN_DIR``). ``port`` None: 8050, or a free port
     when 8050 is taken.
     """
+    import importlib.util
+
+    from ..settings import ConfigError
+
+    if importlib.util.find_spec("dash") is None:
+        raise ConfigError("experiment.dashboard=true needs the dashboard's extra: pip install -e '.[dash]' "
+                          "(or set experiment.dashboard=false)")
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     token = ensure_token(run_dir)
