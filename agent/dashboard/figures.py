@@ -56,7 +56,7 @@ def reward_label(snap: Snapshot) -> str:
     node = snap.config.get("reward") or {}
     name = rec.get("reward_name") or str(node.get("_target_", "reward")).rsplit(".", 1)[-1]
     windows = _windows(snap)
-    if windows and "reward_name" not in rec:
+    if windows and "[" not in name:
         name += " " + ", ".join(f"[{lo:g}, {hi:g}]" for lo, hi in windows) + f" {node.get('units', '')}".rstrip()
     units = rec.get("reward_units")
     return f"{name} ({units})" if units else name
@@ -189,6 +189,7 @@ def maps_figure(snap: Snapshot) -> go.Figure:
                                  coloraxis="coloraxis2" if is_std else "coloraxis",
                                  hovertemplate="%{z:.4g}<extra>" + title + "</extra>"), row=1, col=k + 1)
         fig.update_yaxes(autorange="reversed", scaleanchor=f"x{k + 1 if k else ''}", row=1, col=k + 1)
+        fig.update_xaxes(constrain="domain", row=1, col=k + 1)
     # one colour scale (and one bar) for the prediction and the truth; the std has its own bar below
     fig.update_layout(
         coloraxis=dict(colorscale="Viridis", cmin=lo, cmax=hi,
