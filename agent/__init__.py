@@ -1,6 +1,7 @@
 """The autonomous experiment: candidates, surrogate, loop, record.
 
-The Python API for notebooks (:mod:`agent.api`) is exported here: ``agent.run(...)``,
+The Python API for notebooks (:mod:`agent.api`) is exported here (``agent.run`` is the loop's
+package of parts, hence ``run_experiment``): ``agent.run_experiment(...)``,
 ``agent.Run.load(RUN_DIR)``, ``agent.Session`` (ask/tell), ``agent.RunResult``. They load on first
 use, so ``import agent`` stays light (no torch, no Hydra).
 """
@@ -10,10 +11,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .api import Run, Session, StepUpdate, Suggestion, compose, run
+    from .api import Run, Session, StepUpdate, Suggestion, compose, run_experiment
     from .result import RunResult
 
-__all__ = ["Run", "RunResult", "Session", "StepUpdate", "Suggestion", "compose", "run"]
+__all__ = ["Run", "RunResult", "Session", "StepUpdate", "Suggestion", "compose", "run_experiment"]
 
 
 def __getattr__(name: str) -> Any:

@@ -3,7 +3,7 @@
 Run one experiment (the safety layer is on unless ``"safety=none"`` is given)::
 
     import agent
-    run = agent.run("experiment.steps=20", out_dir="runs/first")   # any `autoscope` override
+    run = agent.run_experiment("experiment.steps=20", out_dir="runs/first")   # any `autoscope` override
     run.summary["best_value"], run.record.measured                  # summary.json, the record
     run.plot()                                                      # the plots, shown in the notebook
 
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
     from .loop import Experiment
 
-__all__ = ["Run", "Session", "StepUpdate", "Suggestion", "UserInstrument", "compose", "run"]
+__all__ = ["Run", "Session", "StepUpdate", "Suggestion", "UserInstrument", "compose", "run_experiment"]
 
 #: where the instrument's overview given to :meth:`Session.start` is kept (the run's own copy is
 #: ``overview.npz``, written by the loop)
@@ -125,7 +125,7 @@ class Run:
 
     @classmethod
     def load(cls, path: str | Path) -> "Run":
-        """Reload a run from its folder (the object :func:`run` and :meth:`Session.finish` return)."""
+        """Reload a run from its folder (the object :func:`run_experiment` and :meth:`Session.finish` return)."""
         return cls(path)
 
     @property
@@ -172,7 +172,7 @@ class PlotSet(list):  # type: ignore[type-arg]
                        f'{base64.b64encode(Path(p).read_bytes()).decode()}">' for p in self)
 
 
-def run(*overrides: str, out_dir: str | Path | None = None,
+def run_experiment(*overrides: str, out_dir: str | Path | None = None,
         on_step: Callable[[StepUpdate], None] | None = None) -> Run:
     """Run one experiment, as ``autoscope OVERRIDES...`` would, into ``out_dir`` (default
     ``outputs/api/<time>``); returns the finished :class:`Run`.
