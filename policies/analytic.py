@@ -35,6 +35,8 @@ class AnalyticPolicy(ModelPolicy):
             and from pending candidates, >= 0.
     """
 
+    has_acquisition = True
+
     def __init__(self, min_separation_px: float = 0.0) -> None:
         super().__init__()
         self.min_separation_px = check_nonnegative(

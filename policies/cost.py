@@ -7,8 +7,9 @@ The cost of measuring candidate ``i`` next, in seconds (dose converted to second
 
 The first terms are the instrument time (stage or probe travel from where the probe is now); the
 last makes an already irradiated neighbourhood expensive (beam damage). The wrapped policy's
-acquisition is divided by that cost: for log-EI, ``log EI - log cost`` (expected improvement per
-second); for any other acquisition, its value above the worst selectable one, per second.
+acquisition is divided by that cost: for a log acquisition (``log_acquisition``: log-EI),
+``log EI - log cost`` (expected improvement per second, still a log value); for any other
+acquisition, its value above the worst selectable one, per second.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ import numpy as np
 
 from .errors import PolicyConfigError, PolicyInputError
 from .log_ei import LogEI
-from .model_policy import ModelPolicy
 from .pool import check_nonnegative, check_q, selectable, top_q
-from .protocol import SelectionState
+from .posterior import Posterior
+from .protocol import ACQUISITION_PHASE, PolicyBase, Selection, SelectionState
+from .wrapper import PolicyWrapper
 
 __all__ = ["CostAware", "candidate_costs", "per_unit_cost"]
 
@@ -55,8 +57,8 @@ def per_unit_cost(values: np.ndarray, cost: np.ndarray, log_values: bool) -> np.
     return (values - floor + 1e-12 * (np.ptp(values[finite]) + 1.0)) / cost
 
 
-class CostAware(ModelPolicy):
-    """Wrap a policy that exposes ``acquisition`` (LogEI, UCB, MaxUncertainty, EHVI ...).
+class CostAware(PolicyWrapper):
+    """Wrap a policy that has acquisition values (LogEI, UCB, MaxUncertainty, EHVI ...).
 
     Args:
         policy: the wrapped policy (default ``LogEI()``).
@@ -65,14 +67,14 @@ class CostAware(ModelPolicy):
         travel_s_per_m: probe or stage travel time per metre of distance.
         dose_weight_s_A2_per_e: seconds of cost per e/A^2 already deposited around a candidate.
 
-    After each ``select``, ``last_cost_s`` holds the chosen candidates' costs (the loop records them).
+    Its acquisition is log when the wrapped one's is (``log_acquisition`` is forwarded). Every
+    :class:`~policies.protocol.Selection` carries the costs of all candidates (``costs_s``).
     """
 
-    def __init__(self, policy=None, overhead_s: float = 0.005, exposure_s: float = 0.05,
+    def __init__(self, policy: PolicyBase | None = None, overhead_s: float = 0.005, exposure_s: float = 0.05,
                  travel_s_per_m: float = 0.0, dose_weight_s_A2_per_e: float = 0.0) -> None:
-        super().__init__()
-        self.policy = policy if policy is not None else LogEI()
-        if not getattr(self.policy, "needs_model", True) or not callable(getattr(self.policy, "acquisition", None)):
+        super().__init__(policy if policy is not None else LogEI())
+        if not self.policy.needs_model or not self.policy.has_acquisition:
             raise PolicyConfigError(f"CostAware: {type(self.policy).__name__} has no acquisition values "
                                     "to weigh by cost; wrap LogEI, UCB, MaxUncertainty or EHVI")
         name = "CostAware"
@@ -83,26 +85,32 @@ class CostAware(ModelPolicy):
                                                         "seconds of cost per e/A^2 already deposited")
         if self.overhead_s + self.exposure_s <= 0:
             raise PolicyConfigError("CostAware: overhead_s + exposure_s must be > 0 (a measurement costs time)")
-        self.last_cost_s = np.zeros(0)
+
+    def __repr__(self) -> str:
+        return (f"CostAware({self.policy!r}, overhead_s={self.overhead_s}, exposure_s={self.exposure_s}, "
+                f"travel_s_per_m={self.travel_s_per_m}, dose_weight_s_A2_per_e={self.dose_weight_s_A2_per_e})")
 
     def costs(self, state: SelectionState) -> np.ndarray:
+        """(n,) float64 cost in seconds of measuring each candidate next (module docstring)."""
         return candidate_costs(state, self.overhead_s, self.exposure_s, self.travel_s_per_m,
                                self.dose_weight_s_A2_per_e)
 
-    def acquisition(self, posterior, state: SelectionState) -> np.ndarray | None:
+    def acquisition(self, posterior: Posterior | None, state: SelectionState) -> np.ndarray | None:
+        """The wrapped acquisition per second ((n,) float64; log when ``log_acquisition``), or None."""
         values = self.policy.acquisition(posterior, state)
         if values is None:
             return None
-        return per_unit_cost(values, self.costs(state), isinstance(self.policy, LogEI))
+        return per_unit_cost(values, self.costs(state), self.policy.log_acquisition)
 
-    def select(self, posterior, state: SelectionState, q: int = 1) -> np.ndarray:
+    def select(self, posterior: Posterior | None, state: SelectionState, q: int = 1) -> Selection:
+        """The ``q`` selectable candidates of highest acquisition per second; the wrapped policy's
+        own choice (its exploration fallback) when there is no usable posterior or no value yet."""
         q = check_q(q)
         values = None if posterior is None or posterior.degenerate else self.acquisition(posterior, state)
+        costs = self.costs(state)
         if values is None:
-            picks = self.policy.select(posterior, state, q)  # its own exploration fallback
-            self.last_reason = getattr(self.policy, "last_reason", "explore")
-        else:
-            picks = top_q(values, selectable(state, posterior.n), q)
-            self.last_reason = "acquisition per unit cost"
-        self.last_cost_s = self.costs(state)[picks]
-        return np.asarray(picks, dtype=np.int64)
+            inner = self.policy.select(posterior, state, q)
+            return Selection(inner.indices, inner.reason, inner.phase, costs)
+        assert posterior is not None
+        picks = top_q(values, selectable(state, posterior.n), q)
+        return Selection(picks, "acquisition per unit cost", ACQUISITION_PHASE, costs)

@@ -102,12 +102,15 @@ class LogEI(AnalyticPolicy):
     docstring) so candidates far below the incumbent still rank by their tiny EI instead of all
     tying at 0. For ``state.maximize = False`` the mean and incumbent are negated (improvement =
     going lower). With nothing measured there is no incumbent: it explores (SpaceFilling) with
-    ``last_reason = "explore: nothing measured"``.
+    the reason ``"explore: nothing measured"``. ``log_acquisition`` is True: a cost or a prior
+    weighs it by adding ``-log cost``.
 
     Args:
         xi: improvement margin >= 0 in reward units (EI over ``best_f + xi``; 0 = plain EI).
         min_separation_px: batch spacing in overview pixels, >= 0 (see ``AnalyticPolicy``).
     """
+
+    log_acquisition = True
 
     def __init__(self, xi: float = 0.0, min_separation_px: float = 0.0) -> None:
         super().__init__(min_separation_px=min_separation_px)

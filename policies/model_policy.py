@@ -3,8 +3,8 @@
 A model-based policy exploits the posterior only when it is informative. It explores instead, by
 delegating to :class:`~policies.space_filling.SpaceFilling` (deterministic maximin, not random),
 when the posterior is None, when ``posterior.degenerate`` is True, or when the policy itself cannot
-score yet (LogEI with nothing measured). The decision is logged once per loop step and kept in
-``last_reason``:
+score yet (LogEI with nothing measured). The decision is logged once per loop step and returned
+as the :class:`~policies.protocol.Selection`'s reason (phase ``"acquisition"`` or ``"explore"``):
 
 * ``"acquisition"``: the policy's own criterion chose;
 * ``"acquisition (min_separation relaxed)"``: as above, but the batch had to be completed with
@@ -20,7 +20,7 @@ import numpy as np
 
 from .pool import check_q, selectable
 from .posterior import Posterior
-from .protocol import SelectionState
+from .protocol import ACQUISITION_PHASE, EXPLORE_PHASE, PolicyBase, Selection, SelectionState
 from .space_filling import SpaceFilling
 
 __all__ = ["ModelPolicy", "ACQUISITION", "EXPLORE_DEGENERATE", "EXPLORE_NO_POSTERIOR"]
@@ -32,18 +32,13 @@ EXPLORE_DEGENERATE = "explore: degenerate posterior"
 EXPLORE_NO_POSTERIOR = "explore: no posterior"
 
 
-class ModelPolicy:
+class ModelPolicy(PolicyBase):
     """Base class: ``select`` runs the checks and the fallback, subclasses implement ``_choose``.
 
-    Attributes:
-        needs_model: True (the loop fits the surrogate before calling ``select``).
-        last_reason: why the last ``select`` chose what it chose (see the module docstring).
+    ``needs_model`` is True: the loop fits the surrogate before calling ``select``.
     """
 
-    needs_model: bool = True
-
     def __init__(self) -> None:
-        self.last_reason: str = ""
         self._explorer = SpaceFilling()
         self._logged: tuple[int, str] | None = None
 
@@ -58,16 +53,17 @@ class ModelPolicy:
         raise NotImplementedError
 
     # ------------------------------------------------------------------ shared logic
-    def _record(self, state: SelectionState, reason: str) -> None:
-        self.last_reason = reason
+    def _record(self, state: SelectionState, picks: np.ndarray, reason: str) -> Selection:
         key = (int(state.step), reason)
         if reason != ACQUISITION and self._logged != key:
             self._logged = key
             action = "choosing by SpaceFilling" if reason.startswith("explore") else "batch completed"
             log.info("step %d: %s: %s; %s", state.step, type(self).__name__, reason, action)
+        phase = EXPLORE_PHASE if reason.startswith("explore") else ACQUISITION_PHASE
+        return Selection(np.asarray(picks, dtype=np.int64), reason, phase)
 
-    def select(self, posterior: Posterior | None, state: SelectionState, q: int = 1) -> np.ndarray:
-        """Return (min(q, k),) int64 distinct selectable indices (k = selectable candidates).
+    def select(self, posterior: Posterior | None, state: SelectionState, q: int = 1) -> Selection:
+        """Choose (min(q, k),) distinct selectable indices (k = selectable candidates).
 
         Raises:
             NoCandidatesLeft: nothing is available.
@@ -81,11 +77,8 @@ class ModelPolicy:
             selectable(state, posterior.n)  # validates before any fallback
             reason = EXPLORE_DEGENERATE if posterior.degenerate else self._explore_reason(posterior, state)
         if reason is not None:
-            picks = self._explorer.select(posterior, state, q)
-            self._record(state, reason)
-            return picks
+            return self._record(state, self._explorer.select(posterior, state, q).indices, reason)
         assert posterior is not None
         pool = selectable(state, posterior.n)
         picks, reason = self._choose(posterior, state, pool, q)
-        self._record(state, reason)
-        return np.asarray(picks, dtype=np.int64)
+        return self._record(state, picks, reason)

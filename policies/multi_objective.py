@@ -10,18 +10,23 @@ import numpy as np
 
 from .analytic import AnalyticPolicy
 from .errors import PolicyConfigError, PolicyInputError
-from .model_policy import ModelPolicy
+from .log_ei import LogEI
 from .pareto import default_reference, hypervolume_improvement_2d
 from .posterior import MultiPosterior, Posterior
-from .protocol import SelectionState
+from .protocol import PolicyBase, Selection, SelectionState
+from .wrapper import PolicyWrapper
 
 __all__ = ["EHVI", "Scalarised"]
 
 
-def _oriented(state: SelectionState, posterior: MultiPosterior) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _multi(posterior: Posterior | MultiPosterior) -> MultiPosterior:
     if not isinstance(posterior, MultiPosterior):
         raise PolicyInputError(f"{type(posterior).__name__}: a multi-objective policy needs one posterior "
                                "per objective (the reward must return a vector, e.g. rewards.compose.Vector)")
+    return posterior
+
+
+def _oriented(state: SelectionState, posterior: MultiPosterior) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     s = 1.0 if state.maximize else -1.0
     Y = np.asarray(state.y_measured, dtype=np.float64)
     if Y.ndim != 2 or Y.shape[1] != posterior.k:
@@ -50,47 +55,47 @@ class EHVI(AnalyticPolicy):
         self.n_samples = int(n_samples)
         self.ref_point = None if ref_point is None else np.asarray(ref_point, dtype=np.float64)
 
-    def _explore_reason(self, posterior, state):
+    def _explore_reason(self, posterior: Posterior, state: SelectionState) -> str | None:
         return "explore: nothing measured" if np.asarray(state.y_measured).size == 0 else None
 
-    def _values(self, posterior: MultiPosterior, state: SelectionState) -> np.ndarray:
-        mean, std, Y = _oriented(state, posterior)
-        if posterior.k != 2:
-            raise PolicyConfigError(f"EHVI handles 2 objectives, this run has {posterior.k}; "
+    def _values(self, posterior: Posterior, state: SelectionState) -> np.ndarray:
+        multi = _multi(posterior)
+        mean, std, Y = _oriented(state, multi)
+        if multi.k != 2:
+            raise PolicyConfigError(f"EHVI handles 2 objectives, this run has {multi.k}; "
                                     "use policy=scalarised for more")
         ref = self.ref_point if self.ref_point is not None else default_reference(Y)
         # common random numbers, seeded from the experiment's generator (reproducible)
         z = state.rng.standard_normal((self.n_samples, 1, 2))
-        out = np.zeros(posterior.n)
-        for start in range(0, posterior.n, 4096):
+        out = np.zeros(multi.n)
+        for start in range(0, multi.n, 4096):
             m, s = mean[start:start + 4096], std[start:start + 4096]
             samples = m[None] + s[None] * z  # (S, b, 2)
             out[start:start + 4096] = hypervolume_improvement_2d(samples, Y, ref).mean(axis=0)
         return out
 
 
-class Scalarised(ModelPolicy):
+class Scalarised(PolicyWrapper):
     """Weighted sum of standardised objectives, then any single-objective policy (e.g. LogEI).
 
     Each objective is standardised by the mean and std of its measured values; the scalarised
     posterior of independent Gaussians is Gaussian (mean ``sum w_j mu_j``, variance
-    ``sum w_j^2 sigma_j^2``), so the inner policy sees an exact posterior.
+    ``sum w_j^2 sigma_j^2``), so the inner policy sees an exact posterior. A wrapper: the flags
+    (``log_acquisition``...) are the inner policy's.
 
     Args:
         policy: the single-objective policy to apply (``LogEI()`` by default).
         weights: (k,) non-negative weights (default equal).
     """
 
-    def __init__(self, policy=None, weights: list[float] | None = None) -> None:
-        super().__init__()
-        from .log_ei import LogEI
-
-        self.policy = policy if policy is not None else LogEI()
+    def __init__(self, policy: PolicyBase | None = None, weights: list[float] | None = None) -> None:
+        super().__init__(policy if policy is not None else LogEI())
         self.weights = None if weights is None else np.asarray(weights, dtype=np.float64)
         if self.weights is not None and (np.any(self.weights < 0) or self.weights.sum() <= 0):
             raise PolicyConfigError(f"Scalarised: weights={weights} must be >= 0 and not all zero")
 
-    def scalarise(self, posterior: MultiPosterior, state: SelectionState) -> tuple[Posterior, SelectionState]:
+    def scalarise(self, posterior: Posterior | MultiPosterior,
+                  state: SelectionState) -> tuple[Posterior, SelectionState]:
         """The scalar posterior and a state whose ``y_measured`` is scalarised the same way."""
         if not isinstance(posterior, MultiPosterior):
             raise PolicyInputError("Scalarised needs one posterior per objective (a vector reward)")
@@ -110,17 +115,16 @@ class Scalarised(ModelPolicy):
 
         return scalar, replace(state, y_measured=y)
 
-    def select(self, posterior, state: SelectionState, q: int = 1) -> np.ndarray:
+    def select(self, posterior: Posterior | None, state: SelectionState, q: int = 1) -> Selection:
+        """The inner policy's choice on the scalarised posterior (its own exploration fallback
+        without a posterior)."""
         if posterior is None:
-            return super().select(None, state, q)
+            return self.policy.select(None, state, q)
         scalar, sstate = self.scalarise(posterior, state)
-        picks = self.policy.select(scalar, sstate, q)
-        self.last_reason = getattr(self.policy, "last_reason", "acquisition")
-        return picks
+        return self.policy.select(scalar, sstate, q)
 
-    def acquisition(self, posterior, state):
+    def acquisition(self, posterior: Posterior | None, state: SelectionState) -> np.ndarray | None:
         if posterior is None:
             return None
         scalar, sstate = self.scalarise(posterior, state)
-        fn = getattr(self.policy, "acquisition", None)
-        return fn(scalar, sstate) if fn is not None else None
+        return self.policy.acquisition(scalar, sstate)

@@ -15,7 +15,8 @@ import numpy as np
 from .errors import PolicyConfigError, PolicyInputError
 from .protocol import NoCandidatesLeft, SelectionState
 
-__all__ = ["check_q", "check_nonnegative", "selectable", "pending_indices", "measured_indices", "top_q"]
+__all__ = ["check_q", "check_nonnegative", "check_range", "check_choice", "selectable", "pending_indices",
+           "measured_indices", "top_q"]
 
 
 def check_q(q: int) -> int:
@@ -35,6 +36,25 @@ def check_nonnegative(owner: str, name: str, value: float, hint: str) -> float:
     if not math.isfinite(v) or v < 0:
         raise PolicyConfigError(f"{owner}: {name}={value!r} must be finite and >= 0; {hint}")
     return v
+
+
+def check_range(owner: str, name: str, value: float, lo: float, hi: float | None = None,
+                lo_open: bool = False) -> float:
+    """Validate a finite float in ``[lo, hi]`` (``(lo, hi]`` when ``lo_open``; no upper bound when
+    ``hi`` is None); the error names ``owner.name`` and the allowed interval."""
+    v = float(value) if isinstance(value, numbers.Real) and not isinstance(value, bool) else math.nan
+    bad = not math.isfinite(v) or (v <= lo if lo_open else v < lo) or (hi is not None and v > hi)
+    if bad:
+        interval = ("(" if lo_open else "[") + f"{lo}, " + ("inf)" if hi is None else f"{hi}]")
+        raise PolicyConfigError(f"{owner}: {name}={value!r} must be a finite number in {interval}")
+    return v
+
+
+def check_choice(owner: str, name: str, value: str, choices: tuple[str, ...]) -> str:
+    """Validate that ``value`` is one of ``choices``; the error lists them."""
+    if value not in choices:
+        raise PolicyConfigError(f"{owner}: {name}={value!r} is not known; use one of {list(choices)}")
+    return str(value)
 
 
 def _indices(field: str, values: np.ndarray, n: int) -> np.ndarray:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -53,7 +53,7 @@ class Posterior:
     def n(self) -> int:
         return int(self.mean.shape[0])
 
-    def fantasize(self, pending: np.ndarray) -> "Posterior":
+    def fantasize(self, pending: np.ndarray) -> Posterior:
         """Condition on the ``pending`` candidates as if they had been measured at their predicted
         mean (the "kriging believer", as botorch does for pending points): the mean is unchanged,
         the variance shrinks around them, so a pipelined decision does not pick the neighbour of a

@@ -7,7 +7,7 @@ import numpy as np
 from .errors import PolicyConfigError, PolicyInputError
 from .pool import check_q, measured_indices, selectable
 from .posterior import Posterior
-from .protocol import SelectionState
+from .protocol import BASELINE_PHASE, PolicyBase, Selection, SelectionState
 
 __all__ = ["Raster", "raster_order"]
 
@@ -29,35 +29,31 @@ def raster_order(grid_shape: tuple[int, int], order: str = "row") -> np.ndarray:
     return idx.ravel()
 
 
-class Raster:
+class Raster(PolicyBase):
     """Measure the candidates in raster order over ``state.grid_shape``; never looks at a model.
 
     Each call returns the first ``q`` selectable candidates in scan order (see :func:`raster_order`),
     skipping unavailable and pending ones. When re-measuring is allowed (measured candidates stay
     available) the candidates measured fewest times come first, so the scan sweeps the grid again
-    instead of repeating its first point. ``acquisition`` returns None.
+    instead of repeating its first point. ``acquisition`` returns None; ``needs_model`` is False;
+    the reason is ``"raster"``.
 
     Args:
         order: ``"row"`` or ``"serpentine"``.
-
-    Attributes:
-        needs_model: False.
-        last_reason: ``"raster"`` after a ``select``.
     """
 
-    needs_model: bool = False
+    needs_model = False
 
     def __init__(self, order: str = "row") -> None:
         if order not in _ORDERS:
             raise PolicyConfigError(f"Raster: order={order!r} is not known; use 'row' or 'serpentine'")
         self.order = order
-        self.last_reason: str = ""
 
     def __repr__(self) -> str:
         return f"Raster(order={self.order!r})"
 
-    def select(self, posterior: Posterior | None, state: SelectionState, q: int = 1) -> np.ndarray:
-        """Return (min(q, k),) int64 indices: the next k selectable candidates in scan order."""
+    def select(self, posterior: Posterior | None, state: SelectionState, q: int = 1) -> Selection:
+        """Choose (min(q, k),) indices: the next k selectable candidates in scan order."""
         q = check_q(q)
         pool = selectable(state, None if posterior is None else posterior.n)
         n = int(np.asarray(state.available).shape[0])
@@ -69,9 +65,4 @@ class Raster:
         rank[raster_order((rows, cols), self.order)] = np.arange(n)
         times = np.bincount(measured_indices(state, n), minlength=n)
         key = np.lexsort((rank[pool], times[pool]))
-        self.last_reason = "raster"
-        return pool[key[:q]].astype(np.int64)
-
-    def acquisition(self, posterior: Posterior | None, state: SelectionState) -> None:
-        """None: a raster scan has no acquisition surface."""
-        return None
+        return Selection(pool[key[:q]].astype(np.int64), "raster", BASELINE_PHASE)

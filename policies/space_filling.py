@@ -7,7 +7,7 @@ from scipy.spatial import cKDTree
 
 from .pool import check_q, measured_indices, pending_indices, selectable
 from .posterior import Posterior
-from .protocol import NoCandidatesLeft, SelectionState
+from .protocol import BASELINE_PHASE, NoCandidatesLeft, PolicyBase, Selection, SelectionState
 
 __all__ = ["SpaceFilling", "min_sq_distance_px"]
 
@@ -44,7 +44,7 @@ def _argmax_ties(score: np.ndarray, rng: np.random.Generator) -> int:
     return int(ties[rng.integers(ties.size)])
 
 
-class SpaceFilling:
+class SpaceFilling(PolicyBase):
     """Greedy maximin design over the candidate pixels (``state.yx_px``); never looks at a model.
 
     Each pick is the selectable candidate whose Euclidean pixel distance to the nearest measured,
@@ -52,17 +52,12 @@ class SpaceFilling:
     is the candidate nearest the centre of the grid's bounding box. Ties (e.g. the four centre
     candidates of an even grid) are broken uniformly with ``state.rng``; the generator is not
     touched when there is no tie. Deterministic apart from ties, so it is also the exploration
-    fallback of the model-based policies.
-
-    Attributes:
-        needs_model: False (the loop does not fit a surrogate for it).
-        last_reason: ``"space filling"`` after a ``select``.
+    fallback of the model-based policies. ``needs_model`` is False (the loop does not fit a
+    surrogate for it); the reason is ``"space filling"``.
     """
 
-    needs_model: bool = False
-
-    def __init__(self) -> None:
-        self.last_reason: str = ""
+    needs_model = False
+    has_acquisition = True
 
     def __repr__(self) -> str:
         return "SpaceFilling()"
@@ -71,8 +66,8 @@ class SpaceFilling:
         ref = np.concatenate([measured_indices(state, n), pending_indices(state, n)])
         return np.unique(ref)
 
-    def select(self, posterior: Posterior | None, state: SelectionState, q: int = 1) -> np.ndarray:
-        """Return (min(q, k),) int64 indices chosen greedily by maximin; k = selectable candidates.
+    def select(self, posterior: Posterior | None, state: SelectionState, q: int = 1) -> Selection:
+        """Choose (min(q, k),) indices greedily by maximin; k = selectable candidates.
 
         ``posterior`` is ignored (it may be None). Raises ``NoCandidatesLeft`` when nothing is
         selectable and ``PolicyConfigError`` for ``q < 1``.
@@ -97,8 +92,7 @@ class SpaceFilling:
             taken[j] = True
             np.minimum(d2, ((pts - pts[j]) ** 2).sum(axis=1), out=d2)
             score = np.where(taken, -np.inf, d2)
-        self.last_reason = "space filling"
-        return np.asarray(picks, dtype=np.int64)
+        return Selection(np.asarray(picks, dtype=np.int64), "space filling", BASELINE_PHASE)
 
     def acquisition(self, posterior: Posterior | None, state: SelectionState) -> np.ndarray:
         """(n,) float64 maximin score: pixel distance to the nearest measured or pending candidate.

@@ -41,7 +41,8 @@ class Thompson(ModelPolicy):
     ``mean + std * N(0, 1)`` per candidate over all selectable candidates (no correlation; this
     over-explores compared with a joint draw). A warning is logged once per policy object.
 
-    ``acquisition`` returns None: a random draw is not an acquisition surface.
+    ``acquisition`` returns None (``has_acquisition`` False): a random draw is not an acquisition
+    surface.
 
     Args:
         n_candidates_joint: the most candidates in one joint draw, >= 1.
@@ -53,8 +54,8 @@ class Thompson(ModelPolicy):
                 or int(n_candidates_joint) < 1:
             raise PolicyConfigError(f"Thompson: n_candidates_joint={n_candidates_joint!r} must be an "
                                     "integer >= 1 (the most candidates in one joint draw); use e.g. 2000")
-        self.n_candidates_joint = int(n_candidates_joint)
-        self._warned_no_sampler = False
+        self.n_candidates_joint: int = int(n_candidates_joint)
+        self._warned_no_sampler: bool = False
 
     def __repr__(self) -> str:
         return f"Thompson(n_candidates_joint={self.n_candidates_joint})"
@@ -108,6 +109,3 @@ class Thompson(ModelPolicy):
             picks[j] = cand[k]
         return picks, ACQUISITION
 
-    def acquisition(self, posterior: Posterior | None, state: SelectionState) -> None:
-        """None: Thompson sampling has no deterministic acquisition surface to plot."""
-        return None

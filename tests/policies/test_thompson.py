@@ -36,22 +36,23 @@ def gaussian_sampler(mean: np.ndarray, cov: np.ndarray):
 def test_spike_is_picked_against_the_mean():
     post = Posterior(mean=np.arange(10.0), std=np.ones(10), sampler=spike_sampler(4))
     policy = Thompson()
-    assert policy.select(post, row_state(10))[0] == 4
-    assert policy.last_reason == "acquisition"
+    selection = policy.select(post, row_state(10))
+    assert selection.indices[0] == 4
+    assert selection.reason == "acquisition" and not policy.has_acquisition
     assert policy.acquisition(post, row_state(10)) is None
 
 
 def test_batch_takes_next_best_when_draws_repeat():
     post = Posterior(mean=np.zeros(12), std=np.ones(12), sampler=spike_sampler(7))
-    assert Thompson().select(post, row_state(12), q=3).tolist() == [7, 6, 8]
+    assert Thompson().select(post, row_state(12), q=3).indices.tolist() == [7, 6, 8]
     # 7 unavailable: never chosen although every draw peaks there.
-    assert Thompson().select(post, row_state(12, available=np.arange(12) != 7), q=3).tolist() == [6, 8, 5]
+    assert Thompson().select(post, row_state(12, available=np.arange(12) != 7), q=3).indices.tolist() == [6, 8, 5]
 
 
 def test_minimise_takes_the_lowest_draw():
     post = Posterior(mean=np.zeros(10), std=np.ones(10), sampler=spike_sampler(4))
     # -|i - 4| is lowest at the far end (index 9).
-    assert Thompson().select(post, row_state(10, maximize=False))[0] == 9
+    assert Thompson().select(post, row_state(10, maximize=False)).indices[0] == 9
 
 
 def test_pick_frequency_matches_probability_of_being_max():
@@ -60,7 +61,7 @@ def test_pick_frequency_matches_probability_of_being_max():
     post = Posterior(mean=mean, std=np.ones(2), sampler=gaussian_sampler(mean, cov))
     policy = Thompson()
     n = 2000
-    hits = sum(int(policy.select(post, row_state(2, seed=s))[0] == 1) for s in range(n))
+    hits = sum(int(policy.select(post, row_state(2, seed=s)).indices[0] == 1) for s in range(n))
     p_true = special.ndtr(0.5 / np.sqrt(2.0 - 2 * 0.5))  # P(f1 > f0), var(f1 - f0) = 1
     assert abs(hits / n - p_true) < 0.03
 
@@ -70,7 +71,7 @@ def test_fallback_without_sampler_draws_independently_and_warns_once(caplog):
     policy = Thompson()
     n = 2000
     with caplog.at_level(logging.WARNING, logger="policies.thompson"):
-        hits = sum(int(policy.select(post, row_state(2, seed=s))[0] == 1) for s in range(n))
+        hits = sum(int(policy.select(post, row_state(2, seed=s)).indices[0] == 1) for s in range(n))
     p_indep = special.ndtr(0.5 / np.sqrt(2.0))  # independent draws: var(f1 - f0) = 2
     assert abs(hits / n - p_indep) < 0.03
     warnings = [r for r in caplog.records if "no joint sampler" in r.getMessage()]
@@ -80,8 +81,8 @@ def test_fallback_without_sampler_draws_independently_and_warns_once(caplog):
 def test_same_seed_same_choice():
     mean = np.linspace(0, 1, 30)
     post = Posterior(mean=mean, std=np.ones(30), sampler=gaussian_sampler(mean, np.eye(30)))
-    a = Thompson().select(post, row_state(30, seed=5), q=4)
-    b = Thompson().select(post, row_state(30, seed=5), q=4)
+    a = Thompson().select(post, row_state(30, seed=5), q=4).indices
+    b = Thompson().select(post, row_state(30, seed=5), q=4).indices
     assert a.tolist() == b.tolist() and len(set(a.tolist())) == 4
 
 
@@ -98,14 +99,14 @@ def test_restricted_joint_draw_keeps_top_ucb_plus_random_rest():
     avail = np.ones(n, dtype=bool)
     avail[99] = False
     policy = Thompson(n_candidates_joint=10)
-    assert policy.select(post, row_state(n, available=avail))[0] == 98
+    assert policy.select(post, row_state(n, available=avail)).indices[0] == 98
     sub = seen[-1]
     assert sub.size == 10 and np.all(np.diff(sub) > 0) and avail[sub].all()
     assert set(range(94, 99)) <= set(sub.tolist())  # top 5 by UCB
     policy.select(post, row_state(n, available=avail, seed=1))
     assert seen[-1].tolist() != sub.tolist()  # the random half changes with the generator
     # q larger than n_candidates_joint widens the draw to q candidates.
-    picks = Thompson(n_candidates_joint=2).select(post, row_state(n), q=4)
+    picks = Thompson(n_candidates_joint=2).select(post, row_state(n), q=4).indices
     assert seen[-1].size == 4 and picks[:2].tolist() == [99, 98]
     assert sorted(picks.tolist()) == seen[-1].tolist()  # two top-UCB + two random, all used
 
@@ -120,7 +121,7 @@ def test_minimise_restriction_screens_by_lower_bound():
         return np.tile(mean[indices], (k, 1))
 
     post = Posterior(mean=mean, std=np.ones(n), sampler=sampler)
-    assert Thompson(n_candidates_joint=4).select(post, row_state(n, maximize=False))[0] == 0
+    assert Thompson(n_candidates_joint=4).select(post, row_state(n, maximize=False)).indices[0] == 0
     assert {0, 1} <= set(seen[-1].tolist())
 
 

@@ -59,7 +59,7 @@ def test_ranking_survives_where_plain_ei_underflows():
     assert np.all(np.isfinite(lei))
     assert np.all(np.diff(lei) < 0)  # strictly decreasing with the distance to the incumbent
     post = Posterior(mean=mean[::-1].copy(), std=std)
-    assert LogEI().select(post, make_state(4, y=[0.0]))[0] == 3  # the -40 candidate
+    assert LogEI().select(post, make_state(4, y=[0.0])).indices[0] == 3  # the -40 candidate
 
 
 def test_zero_std_gives_exact_improvement_or_minus_inf():
@@ -78,14 +78,14 @@ def test_xi_raises_the_bar():
 
 def test_picks_high_std_when_means_tie_and_high_mean_when_stds_tie():
     state = make_state(3, y=[1.0])
-    assert LogEI().select(Posterior(mean=np.zeros(3), std=np.array([0.1, 0.5, 0.2])), state)[0] == 1
-    assert LogEI().select(Posterior(mean=np.array([0.2, -0.1, 0.9]), std=np.full(3, 0.3)), state)[0] == 2
+    assert LogEI().select(Posterior(mean=np.zeros(3), std=np.array([0.1, 0.5, 0.2])), state).indices[0] == 1
+    assert LogEI().select(Posterior(mean=np.array([0.2, -0.1, 0.9]), std=np.full(3, 0.3)), state).indices[0] == 2
 
 
 def test_minimise_direction():
     post = Posterior(mean=np.array([0.2, -0.1, 0.9]), std=np.full(3, 0.3))
     state = make_state(3, y=[0.5, 1.5], maximize=False)
-    assert LogEI().select(post, state)[0] == 1
+    assert LogEI().select(post, state).indices[0] == 1
     acq = LogEI().acquisition(post, state)
     np.testing.assert_allclose(acq, direct_log_ei(-post.mean, post.std, -0.5), rtol=1e-9)
 
@@ -94,8 +94,9 @@ def test_unavailable_best_is_never_chosen():
     post = Posterior(mean=np.array([5.0, 0.0, 1.0]), std=np.full(3, 0.3))
     state = make_state(3, y=[0.0], available=[False, True, True])
     policy = LogEI()
-    assert policy.select(post, state)[0] == 2
-    assert policy.last_reason == "acquisition"
+    selection = policy.select(post, state)
+    assert selection.indices[0] == 2
+    assert selection.reason == "acquisition"
     acq = policy.acquisition(post, state)
     assert np.isnan(acq[0]) and np.isfinite(acq[1:]).all()
 
@@ -104,8 +105,9 @@ def test_nothing_measured_explores_space_filling():
     post = Posterior(mean=np.arange(5.0), std=np.ones(5))
     state = make_state(5, y=[])
     policy = LogEI()
-    assert policy.select(post, state)[0] == 2  # the centre of a 1 x 5 row, not the best mean (4)
-    assert policy.last_reason == "explore: nothing measured"
+    selection = policy.select(post, state)
+    assert selection.indices[0] == 2  # the centre of a 1 x 5 row, not the best mean (4)
+    assert selection.reason == "explore: nothing measured" and selection.phase == "explore"
     assert policy.acquisition(post, state) is None
 
 

@@ -13,8 +13,9 @@ Modes of :func:`restrict_candidates`:
 * ``"outside"``: farther than ``distance_px`` from every particle (bare support).
 
 In the loop the mask is an availability mask: wrap the policy in
-:class:`~agent.vision.gated_policy.GatedPolicy` with a :class:`SegmentationGate`, which segments
-each new overview once (``prepare``) and removes the candidates outside the chosen region.
+:class:`~policies.gated.GatedPolicy` with a :class:`SegmentationGate`, which segments each new
+overview once (``prepare``) and removes the candidates outside the chosen region. The segmenter is
+any :class:`~policies.candidate_models.Segmenter` (``agent.vision.ParticleSegmenter``).
 """
 
 from __future__ import annotations
@@ -24,26 +25,37 @@ from typing import Any
 import numpy as np
 from scipy.ndimage import distance_transform_edt
 
-from agent.candidates import CandidateSet
-from drivers.frames import Frame
-
-from ._checks import check_choice, check_float, check_mask
-from .errors import VisionInputError
+from .candidate_models import CandidateGate, CandidateView, OverviewImage, Segmenter, overview_image
+from .errors import PolicyConfigError, PolicyInputError
+from .pool import check_choice, check_range
 
 __all__ = ["RESTRICT_MODES", "restrict_candidates", "candidate_distances_px",
-           "candidate_weights", "segment_overview", "SegmentationGate"]
+           "candidate_weights", "segment_overview", "check_candidates", "SegmentationGate"]
 
 RESTRICT_MODES: tuple[str, ...] = ("inside", "near", "ring", "outside")
 
 
-def _check_candidates(candidates: Any) -> CandidateSet:
-    if not isinstance(candidates, CandidateSet):
-        raise VisionInputError(f"candidates must be an agent.candidates.CandidateSet, got "
-                               f"{type(candidates).__name__}")
+def check_candidates(owner: str, candidates: Any) -> CandidateView:
+    """``candidates`` as a :class:`~policies.candidate_models.CandidateView`, or a clear error."""
+    if not isinstance(candidates, CandidateView):
+        raise PolicyInputError(f"{owner}: candidates must be a candidate set (agent.candidates."
+                               f"CandidateSet: n, frame_id, yx_px, image_shape), got {type(candidates).__name__}")
     return candidates
 
 
-def candidate_distances_px(candidates: CandidateSet, mask: Any) -> np.ndarray:
+def _check_mask(mask: Any, shape: tuple[int, ...]) -> np.ndarray:
+    """A (ny, nx) bool mask (bool or 0/1 numbers) of the overview's shape."""
+    arr = np.asarray(mask)
+    if arr.shape != tuple(shape):
+        raise PolicyInputError(f"mask must have shape {tuple(shape)}, got {arr.shape}")
+    if arr.dtype == np.bool_:
+        return arr
+    if not np.issubdtype(arr.dtype, np.number) or not np.all(np.isin(arr, (0, 1))):
+        raise PolicyInputError(f"mask must be bool or 0/1, got dtype {arr.dtype}")
+    return arr.astype(bool)
+
+
+def candidate_distances_px(candidates: CandidateView, mask: Any) -> np.ndarray:
     """(n,) float64 distance (overview pixels) from each candidate to the nearest mask pixel;
     0 on the mask, ``inf`` everywhere when the mask is empty.
 
@@ -51,15 +63,15 @@ def candidate_distances_px(candidates: CandidateSet, mask: Any) -> np.ndarray:
         candidates: the grid; ``mask`` must have its ``image_shape``.
         mask: (ny, nx) bool particle mask of the same overview.
     """
-    cands = _check_candidates(candidates)
-    m = check_mask(mask, tuple(cands.image_shape), "mask")
+    cands = check_candidates("candidate_distances_px", candidates)
+    m = _check_mask(mask, tuple(cands.image_shape))
     if not m.any():
         return np.full(cands.n, np.inf)
     dist = distance_transform_edt(~m)
     return dist[cands.yx_px[:, 0], cands.yx_px[:, 1]].astype(np.float64)
 
 
-def restrict_candidates(candidates: CandidateSet, mask: Any, mode: str = "inside",
+def restrict_candidates(candidates: CandidateView, mask: Any, mode: str = "inside",
                         distance_px: float = 0.0) -> np.ndarray:
     """Boolean mask over the candidates: those in the region ``mode`` of the particle ``mask``.
 
@@ -74,7 +86,7 @@ def restrict_candidates(candidates: CandidateSet, mask: Any, mode: str = "inside
         (n,) bool, True = keep the candidate (pass it as an availability/veto mask).
     """
     mode = check_choice("restrict_candidates", "mode", mode, RESTRICT_MODES)
-    dmax = check_float("restrict_candidates", "distance_px", distance_px, lo=0.0)
+    dmax = check_range("restrict_candidates", "distance_px", distance_px, lo=0.0)
     d = candidate_distances_px(candidates, mask)
     if mode == "inside":
         return d == 0.0
@@ -85,7 +97,7 @@ def restrict_candidates(candidates: CandidateSet, mask: Any, mode: str = "inside
     return d > dmax
 
 
-def candidate_weights(candidates: CandidateSet, mask: Any, scale_px: float = 4.0) -> np.ndarray:
+def candidate_weights(candidates: CandidateView, mask: Any, scale_px: float = 4.0) -> np.ndarray:
     """Soft weights ``exp(-distance / scale_px)`` in (0, 1]: 1 on particles, decaying off them.
 
     Args:
@@ -95,25 +107,30 @@ def candidate_weights(candidates: CandidateSet, mask: Any, scale_px: float = 4.0
     Returns:
         (n,) float64 (all 0 when the mask is empty).
     """
-    scale = check_float("candidate_weights", "scale_px", scale_px, lo=0.0, lo_open=True)
+    scale = check_range("candidate_weights", "scale_px", scale_px, lo=0.0, lo_open=True)
     d = candidate_distances_px(candidates, mask)
     return np.exp(-d / scale)
 
 
-def segment_overview(owner: str, segmenter: Any, overview: Frame | Any | None
+def segment_overview(owner: str, segmenter: Segmenter, overview: OverviewImage | np.ndarray | None
                      ) -> tuple[np.ndarray, np.ndarray]:
     """The overview's image and its ``(ny, nx)`` bool particle mask from ``segmenter.predict``.
 
     ``owner`` names the caller in the error raised when ``overview`` is None (a gate or prior
     whose ``prepare(candidates, overview)`` was called without the overview frame)."""
-    if overview is None:
-        raise VisionInputError(f"{owner} needs the overview: call "
-                               "prepare(candidates, overview) with the overview frame")
-    image = overview.data if isinstance(overview, Frame) else np.asarray(overview)
+    image = overview_image(owner, overview)
     return image, np.asarray(segmenter.predict(image), dtype=bool)
 
 
-class SegmentationGate:
+def check_segmenter(owner: str, segmenter: Any) -> Segmenter:
+    """``segmenter`` as a :class:`~policies.candidate_models.Segmenter`, or a clear config error."""
+    if not isinstance(segmenter, Segmenter):
+        raise PolicyConfigError(f"{owner}: segmenter must have predict(image) -> (ny, nx) bool mask "
+                                f"(e.g. agent.vision.ParticleSegmenter), got {type(segmenter).__name__}")
+    return segmenter
+
+
+class SegmentationGate(CandidateGate):
     """Gate that keeps the candidates in a region of the segmented overview.
 
     Args:
@@ -128,19 +145,16 @@ class SegmentationGate:
         last_mask: the (ny, nx) bool particle mask of the latest overview (None before).
     """
 
-    def __init__(self, segmenter: Any, mode: str = "ring", distance_px: float = 8.0) -> None:
-        if not callable(getattr(segmenter, "predict", None)):
-            raise VisionInputError(f"segmenter must have predict(image) -> (ny, nx) bool mask, "
-                                   f"got {type(segmenter).__name__}")
-        self.segmenter = segmenter
+    def __init__(self, segmenter: Segmenter, mode: str = "ring", distance_px: float = 8.0) -> None:
+        self.segmenter = check_segmenter("SegmentationGate", segmenter)
         self.mode = check_choice("SegmentationGate", "mode", mode, RESTRICT_MODES)
-        self.distance_px = check_float("SegmentationGate", "distance_px", distance_px, lo=0.0)
+        self.distance_px = check_range("SegmentationGate", "distance_px", distance_px, lo=0.0)
         self.last_mask: np.ndarray | None = None
 
     def __repr__(self) -> str:
         return f"SegmentationGate(mode={self.mode!r}, distance_px={self.distance_px})"
 
-    def gate_mask(self, candidates: CandidateSet, overview: Frame | None = None) -> np.ndarray:
+    def gate_mask(self, candidates: CandidateView, overview: OverviewImage | None = None) -> np.ndarray:
         """(n,) bool over ``candidates`` (gate protocol); needs the ``overview`` frame."""
         _, self.last_mask = segment_overview("SegmentationGate", self.segmenter, overview)
         return restrict_candidates(candidates, self.last_mask, self.mode, self.distance_px)

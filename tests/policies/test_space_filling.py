@@ -20,37 +20,38 @@ def grid_state(rows: int, cols: int, available=None, measured=(), pending=(), se
 
 def test_first_pick_is_grid_centre():
     policy = SpaceFilling()
-    assert policy.select(None, grid_state(5, 5))[0] == 12
-    assert policy.needs_model is False and policy.last_reason == "space filling"
+    selection = policy.select(None, grid_state(5, 5))
+    assert selection.indices[0] == 12
+    assert policy.needs_model is False and selection.reason == "space filling"
 
 
 def test_centre_tie_broken_by_rng():
     # A 4 x 4 grid has four centre candidates: 5, 6, 9, 10.
-    picks = {int(SpaceFilling().select(None, grid_state(4, 4, seed=s))[0]) for s in range(40)}
+    picks = {int(SpaceFilling().select(None, grid_state(4, 4, seed=s)).indices[0]) for s in range(40)}
     assert picks == {5, 6, 9, 10}
 
 
 def test_picks_farthest_from_measured_and_pending():
     # Measured at the top-left corner of a 5 x 5 grid: the farthest is the bottom-right corner.
-    assert SpaceFilling().select(None, grid_state(5, 5, measured=[0]))[0] == 24
+    assert SpaceFilling().select(None, grid_state(5, 5, measured=[0])).indices[0] == 24
     # With the bottom-right corner pending too, the two remaining corners tie; both get chosen.
     avail = np.ones(25, dtype=bool)
     avail[[0, 24]] = False
     picks = {int(SpaceFilling().select(None, grid_state(5, 5, available=avail, measured=[0], pending=[24],
-                                                        seed=s))[0]) for s in range(30)}
+                                                        seed=s)).indices[0]) for s in range(30)}
     assert picks == {4, 20}
 
 
 def test_batch_is_greedy_maximin():
     # 1 x 9 row, measured at 0: next the far end (8), then the middle (4), then 2 or 6.
-    picks = SpaceFilling().select(None, grid_state(1, 9, measured=[0], available=np.arange(9) != 0), q=3)
+    picks = SpaceFilling().select(None, grid_state(1, 9, measured=[0], available=np.arange(9) != 0), q=3).indices
     assert picks[:2].tolist() == [8, 4] and picks[2] in (2, 6)
 
 
 def test_farthest_unavailable_candidate_skipped():
     avail = np.ones(25, dtype=bool)
     avail[[0, 24]] = False
-    pick = SpaceFilling().select(None, grid_state(5, 5, available=avail, measured=[0]))[0]
+    pick = SpaceFilling().select(None, grid_state(5, 5, available=avail, measured=[0])).indices[0]
     assert pick in (19, 23)  # next farthest from 0, distance sqrt(16 + 9) pitches
 
 

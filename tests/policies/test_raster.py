@@ -1,12 +1,11 @@
-"""RandomPolicy and Raster: the model-free baselines."""
+"""policies.raster: the raster-scan baseline."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from policies import (NoCandidatesLeft, PolicyConfigError, PolicyInputError, RandomPolicy, Raster,
-                      SelectionState, raster_order)
+from policies import NoCandidatesLeft, PolicyConfigError, PolicyInputError, Raster, SelectionState, raster_order
 
 
 def grid_state(rows: int, cols: int, available=None, measured=(), pending=(), seed: int = 0,
@@ -25,7 +24,7 @@ def run_to_end(policy, rows: int, cols: int) -> list[int]:
     avail = np.ones(rows * cols, dtype=bool)
     seq: list[int] = []
     while avail.any():
-        i = int(policy.select(None, grid_state(rows, cols, available=avail, measured=seq))[0])
+        i = int(policy.select(None, grid_state(rows, cols, available=avail, measured=seq)).indices[0])
         assert avail[i]
         avail[i] = False
         seq.append(i)
@@ -47,15 +46,16 @@ def test_raster_skips_unavailable_and_pending_and_batches():
     avail = np.ones(12, dtype=bool)
     avail[[0, 1, 5]] = False
     policy = Raster(order="serpentine")
-    assert policy.select(None, grid_state(3, 4, available=avail, pending=[2]), q=3).tolist() == [3, 7, 6]
-    assert policy.needs_model is False and policy.last_reason == "raster"
+    selection = policy.select(None, grid_state(3, 4, available=avail, pending=[2]), q=3)
+    assert selection.indices.tolist() == [3, 7, 6]
+    assert policy.needs_model is False and selection.reason == "raster" and selection.phase == "baseline"
     assert policy.acquisition(None, grid_state(3, 4)) is None
 
 
 def test_raster_with_remeasuring_sweeps_again():
     # Everything measured once and still available, 0 and 1 twice: the next sweep starts at 2.
     measured = list(range(12)) + [0, 1]
-    assert Raster().select(None, grid_state(3, 4, measured=measured), q=2).tolist() == [2, 3]
+    assert Raster().select(None, grid_state(3, 4, measured=measured), q=2).indices.tolist() == [2, 3]
 
 
 def test_raster_bad_settings_and_grid():
@@ -63,24 +63,3 @@ def test_raster_bad_settings_and_grid():
         Raster(order="spiral")
     with pytest.raises(PolicyInputError, match="grid_shape"):
         Raster().select(None, grid_state(3, 4, grid_shape=(4, 4)))
-
-
-def test_random_covers_all_candidates_uniformly():
-    policy = RandomPolicy()
-    state = grid_state(3, 4, seed=7)
-    counts = np.bincount([int(policy.select(None, state)[0]) for _ in range(6000)], minlength=12)
-    assert counts.min() > 400 and counts.max() < 600  # expectation 500, std about 21
-    assert policy.needs_model is False and policy.last_reason == "random"
-    assert policy.acquisition(None, state) is None
-
-
-def test_random_reproducible_distinct_and_only_available():
-    avail = np.arange(12) % 3 != 0
-    a = RandomPolicy().select(None, grid_state(3, 4, available=avail, pending=[1], seed=3), q=5)
-    b = RandomPolicy().select(None, grid_state(3, 4, available=avail, pending=[1], seed=3), q=5)
-    c = RandomPolicy().select(None, grid_state(3, 4, available=avail, pending=[1], seed=4), q=5)
-    assert a.tolist() == b.tolist() and a.tolist() != c.tolist()
-    assert len(set(a.tolist())) == 5 and avail[a].all() and 1 not in a.tolist()
-    # More asked than available: all of them, once each.
-    assert sorted(RandomPolicy().select(None, grid_state(3, 4, available=avail), q=50).tolist()) == \
-        np.flatnonzero(avail).tolist()

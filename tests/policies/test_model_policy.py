@@ -7,8 +7,21 @@ import logging
 import numpy as np
 import pytest
 
-from policies import (LogEI, MaxUncertainty, NoCandidatesLeft, Policy, PolicyConfigError, PolicyInputError,
-                      Posterior, RandomPolicy, Raster, SelectionState, SpaceFilling, Thompson, UCB)
+from policies import (
+    UCB,
+    LogEI,
+    MaxUncertainty,
+    NoCandidatesLeft,
+    Policy,
+    PolicyConfigError,
+    PolicyInputError,
+    Posterior,
+    RandomPolicy,
+    Raster,
+    SelectionState,
+    SpaceFilling,
+    Thompson,
+)
 
 MODEL_POLICIES = [LogEI, UCB, MaxUncertainty, Thompson]
 ALL_POLICIES = MODEL_POLICIES + [RandomPolicy, Raster, SpaceFilling]
@@ -46,8 +59,9 @@ def test_satisfies_protocol(cls):
 @pytest.mark.parametrize("cls", MODEL_POLICIES)
 def test_healthy_posterior_is_exploited(cls):
     policy = cls()
-    assert policy.select(peaked_posterior(), grid_state())[0] == 6
-    assert policy.last_reason == "acquisition"
+    selection = policy.select(peaked_posterior(), grid_state())
+    assert selection.indices[0] == 6
+    assert selection.reason == "acquisition" and selection.phase == "acquisition"
 
 
 @pytest.mark.parametrize("cls", MODEL_POLICIES)
@@ -57,29 +71,31 @@ def test_degenerate_posterior_delegates_to_space_filling(cls, caplog):
     with caplog.at_level(logging.INFO, logger="policies.model_policy"):
         first = policy.select(peaked_posterior(degenerate=True), state)
         policy.select(peaked_posterior(degenerate=True), grid_state(available=np.arange(25) != 0))
-    assert first[0] == 24  # farthest from the measured corner, not the exploit choice 6
-    assert policy.last_reason == "explore: degenerate posterior"
+    assert first.indices[0] == 24  # farthest from the measured corner, not the exploit choice 6
+    assert first.reason == "explore: degenerate posterior" and first.phase == "explore"
     logged = [r for r in caplog.records if "degenerate" in r.getMessage()]
     assert len(logged) == 1  # once per step
     with caplog.at_level(logging.INFO, logger="policies.model_policy"):
         policy.select(peaked_posterior(degenerate=True), grid_state(step=3))
     assert len([r for r in caplog.records if "degenerate" in r.getMessage()]) == 2
     # A healthy posterior afterwards goes back to the acquisition.
-    assert policy.select(peaked_posterior(), state)[0] == 6 and policy.last_reason == "acquisition"
+    again = policy.select(peaked_posterior(), state)
+    assert again.indices[0] == 6 and again.reason == "acquisition"
 
 
 @pytest.mark.parametrize("cls", MODEL_POLICIES)
 def test_no_posterior_explores(cls):
     policy = cls()
-    assert policy.select(None, grid_state(measured=()), q=2)[0] == 12
-    assert policy.last_reason == "explore: no posterior"
+    selection = policy.select(None, grid_state(measured=()), q=2)
+    assert selection.indices[0] == 12
+    assert selection.reason == "explore: no posterior" and selection.phase == "explore"
 
 
 @pytest.mark.parametrize("cls", MODEL_POLICIES)
 def test_degenerate_batch_is_distinct_and_available(cls):
     avail = np.ones(25, dtype=bool)
     avail[[0, 24, 20, 4]] = False
-    picks = cls().select(peaked_posterior(degenerate=True), grid_state(available=avail), q=5)
+    picks = cls().select(peaked_posterior(degenerate=True), grid_state(available=avail), q=5).indices
     assert len(set(picks.tolist())) == 5 and avail[picks].all()
 
 
@@ -126,7 +142,7 @@ def test_random_batches_only_available_distinct(cls):
         avail[7] = True
         mean = rng.normal(size=25)
         post = Posterior(mean=mean, std=rng.uniform(0, 1, 25),
-                         sampler=lambda idx, k, g: mean[idx] + g.standard_normal((k, idx.size)))
-        picks = cls().select(post, grid_state(available=avail, seed=trial), q=4)
+                         sampler=lambda idx, k, g, mean=mean: mean[idx] + g.standard_normal((k, idx.size)))
+        picks = cls().select(post, grid_state(available=avail, seed=trial), q=4).indices
         assert picks.dtype == np.int64
         assert avail[picks].all() and len(set(picks.tolist())) == picks.size == min(4, avail.sum())

@@ -3,8 +3,17 @@
 import numpy as np
 import pytest
 
-from policies import (EHVI, LogEI, MultiPosterior, Posterior, Scalarised, SelectionState,
-                      hypervolume_2d, hypervolume_improvement_2d, pareto_mask)
+from policies import (
+    EHVI,
+    LogEI,
+    MultiPosterior,
+    Posterior,
+    Scalarised,
+    SelectionState,
+    hypervolume_2d,
+    hypervolume_improvement_2d,
+    pareto_mask,
+)
 from policies.errors import PolicyInputError
 
 
@@ -44,19 +53,19 @@ def test_ehvi_prefers_the_point_that_extends_the_front():
     post = _multi([[0.5, 0.5], [0.9, 0.9], [0.2, 0.2], [1.5, 1.5]], np.full((4, 2), 1e-3))
     state = _state(4, Y)
     state.available[:] = True
-    assert EHVI().select(post, state)[0] == 3
+    assert EHVI().select(post, state).indices[0] == 3
     state.available[3] = False
-    assert EHVI().select(post, state)[0] == 1  # (0.9, 0.9) adds more than (0.5, 0.5)
+    assert EHVI().select(post, state).indices[0] == 1  # (0.9, 0.9) adds more than (0.5, 0.5)
     # minimising: flip everything, the same point wins
     mpost = _multi(-np.array([[0.5, 0.5], [0.9, 0.9], [0.2, 0.2], [1.5, 1.5]]), np.full((4, 2), 1e-3))
     mstate = _state(4, -np.array(Y), maximize=False)
-    assert EHVI().select(mpost, mstate)[0] == 3
+    assert EHVI().select(mpost, mstate).indices[0] == 3
 
 
 def test_ehvi_values_uncertainty_when_means_are_dominated():
     Y = [[1.0, 1.0]]
     post = _multi([[0.5, 0.5], [0.5, 0.5]], [[0.01, 0.01], [1.0, 1.0]])
-    assert EHVI(n_samples=512).select(post, _state(2, Y))[0] == 1
+    assert EHVI(n_samples=512).select(post, _state(2, Y)).indices[0] == 1
 
 
 def test_ehvi_refuses_a_scalar_posterior():
@@ -75,8 +84,8 @@ def test_scalarised_is_an_exact_gaussian_and_picks_the_weighted_best():
 
     only_first = Scalarised(LogEI(), weights=[1.0, 0.0])
     only_second = Scalarised(LogEI(), weights=[0.0, 1.0])
-    assert only_first.select(post, state())[0] == 3
-    assert only_second.select(post, state())[0] == 4
+    assert only_first.select(post, state()).indices[0] == 3
+    assert only_second.select(post, state()).indices[0] == 4
     scalar, sstate = Scalarised(weights=[1.0, 1.0]).scalarise(post, state())
     sd = Y.std(axis=0)
     assert scalar.std[3] == pytest.approx(np.sqrt((0.1 / sd[0]) ** 2 * 0.25 + (0.1 / sd[1]) ** 2 * 0.25))

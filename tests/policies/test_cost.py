@@ -26,18 +26,20 @@ def test_costs_add_travel_and_dose():
 def test_travel_cost_trades_a_little_improvement_for_a_short_trip():
     post = Posterior(np.array([0, 1.0, 1.0, 1.0, 1.05]), np.full(5, 0.2))
     st = _state(probe=0)
-    assert LogEI().select(post, st)[0] == 4  # far but slightly better
+    assert LogEI().select(post, st).indices[0] == 4  # far but slightly better
     cheap = CostAware(LogEI(), overhead_s=0.005, exposure_s=0.05, travel_s_per_m=1e7)
-    assert cheap.select(post, st)[0] == 1  # nearly as good, 30 nm closer
-    assert cheap.last_cost_s[0] == pytest.approx(0.155)
+    selection = cheap.select(post, st)
+    assert selection.indices[0] == 1  # nearly as good, 30 nm closer
+    assert selection.chosen_costs_s[0] == pytest.approx(0.155)
+    assert selection.costs_s.shape == (5,) and selection.reason == "acquisition per unit cost"
     # without travel cost it is the plain policy again
-    assert CostAware(LogEI(), travel_s_per_m=0.0).select(post, st)[0] == 4
+    assert CostAware(LogEI(), travel_s_per_m=0.0).select(post, st).indices[0] == 4
 
 
 def test_dose_cost_avoids_an_irradiated_neighbourhood():
     post = Posterior(np.array([0, 1.0, 1.0, 1.0, 1.0]), np.full(5, 0.2))
     st = _state(dose=np.array([0, 50.0, 50.0, 0.0, 50.0]))
-    picks = CostAware(UCB(beta=1.0), dose_weight_s_A2_per_e=1e-2).select(post, st)
+    picks = CostAware(UCB(beta=1.0), dose_weight_s_A2_per_e=1e-2).select(post, st).indices
     assert picks[0] == 3
 
 
