@@ -11,8 +11,8 @@ folder. Where the link did not survive a checkout (a file system without links),
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 __all__ = ["CONF_DIR", "normalise_overrides", "help_text", "APP_GROUPS"]
 
@@ -30,7 +30,7 @@ CONF_DIR = _find_conf_dir()
 
 #: The config groups of the ``autoscope`` app, in the order ``--help`` lists them (``conf/dataset``
 #: and ``conf/method`` belong to ``autoscope-bench``).
-APP_GROUPS = ("driver", "reward", "surrogate", "policy", "gate", "safety", "experiment")
+APP_GROUPS = ("driver", "reward", "surrogate", "policy", "gate", "prior", "safety", "experiment")
 
 
 def normalise_overrides(argv: Sequence[str], conf_dir: Path | None = None) -> list[str]:
@@ -151,6 +151,8 @@ def help_text(conf_dir: Path | None = None) -> str:
             rows.append((f"  {path.stem}{mark}", _first_comment(path)))
         if group == "gate" and default is None:
             rows.insert(0, ("  null *", "no gate: every candidate may be measured"))
+        if group == "prior" and default is None:
+            rows.insert(0, ("  null *", "no prior: the policy's acquisition as it is"))
         lines.extend(_rows(rows))
     lines += ["", "Settings (key=default  meaning):"]
     lines.extend(_rows([("seed=0", "seeds the experiment and, through ${seed}, the emulator")]))
@@ -168,3 +170,14 @@ def help_text(conf_dir: Path | None = None) -> str:
         "7 failing measurements, 8 nothing measured, 9 stopped by autoscope-ctl (README).",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _register_schemas() -> None:
+    """The typed settings (:func:`agent.settings.register_configs`) go into Hydra's ConfigStore
+    before any composition of these configs: ``config.yaml`` composes ``experiment`` from them."""
+    from .settings import register_configs
+
+    register_configs()
+
+
+_register_schemas()

@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from agent.candidates import CandidateSet
+
 from .errors import VisionConfigError, VisionInputError
 
 
@@ -107,3 +109,16 @@ def check_choice(owner: str, name: str, value: Any, choices: tuple[str, ...]) ->
     if value not in choices:
         raise VisionConfigError(f"{owner}: {name}={value!r} is not known; use one of {list(choices)}")
     return str(value)
+
+
+def as_candidate_set(owner: str, candidates: Any) -> CandidateSet:
+    """``candidates`` itself when it is a candidate set; a clear error for anything else."""
+    if not isinstance(candidates, CandidateSet):
+        raise VisionInputError(f"{owner}: candidates must be an agent.candidates.CandidateSet, got "
+                               f"{type(candidates).__name__}; build it with make_candidates(overview)")
+    return candidates
+
+
+def candidate_patches(owner: str, candidates: Any) -> np.ndarray:
+    """The (n, w, w) float32 patches of a candidate set; a clear error for anything else."""
+    return as_candidate_set(owner, candidates).patches

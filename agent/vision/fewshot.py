@@ -25,34 +25,30 @@ augmented examples reached 0.77 (plain) / 0.90 (open set) at 1.5-2.5 s per fit, 
 was kept. Limitation: with a 16 px patch the embedding tells edges from film and interiors well but
 rod tips from other edges (disk rims, rod sides) poorly; labelling the top false positives as
 negatives online did not raise the rod-tip AUROC measurably (0.914 -> 0.913 after 15). For that
-distinction train the supervised :class:`~agent.vision.gate.QualityGate`.
+distinction train the supervised :class:`~agent.vision.quality_gate.QualityGate`.
 
 How it plugs into the loop: the score belongs to a *patch*, not to a spectrum, so it is not a
-:class:`rewards.Reward`. It is used either as a *gate* (``gate_mask``: the candidates scoring at
-least ``threshold`` may be measured; hand the scorer or a :class:`FewShotReward` to
-:class:`~agent.vision.gated_policy.GatedPolicy`) or as a *per-candidate prior map*
-(:meth:`FewShotReward.values` / :meth:`FewShotReward.as_map`: one value in [0, 1] per candidate,
-for display, ranking, or to seed the search where the labelled feature is).
+:class:`rewards.Reward`. :class:`~agent.vision.fewshot_candidates.FewShotCandidateScorer` scores the
+loop's candidates with it, as a gate (``gate=fewshot``) or as a prior (``prior=fewshot``).
 """
 
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
-from agent.candidates import CandidateSet
-from drivers.frames import Frame
+from policies.candidate_models import CandidateGate, CandidateView, OverviewImage
 
-from ._checks import check_choice, check_float, check_int, check_patches
+from ._checks import candidate_patches, check_choice, check_float, check_int, check_patches
 from .augment import Augmenter
 from .encoders import RandomFeatureEncoder
-from .errors import VisionConfigError, VisionInputError, VisionNotFittedError, VisionStateError
+from .errors import VisionInputError, VisionNotFittedError, VisionStateError
 
-__all__ = ["FewShotScorer", "FewShotReward", "PROTOTYPE_MODES"]
+__all__ = ["PROTOTYPE_MODES", "FewShotScorer"]
 
 PROTOTYPE_MODES: tuple[str, ...] = ("per_example", "class_mean")
 """``per_example``: distance to the nearest labelled example's prototype (handles classes made of
@@ -61,7 +57,7 @@ several looks, e.g. rod tips and triangle corners); ``class_mean``: one prototyp
 _STATE_VERSION = 1
 
 
-class FewShotScorer:
+class FewShotScorer(CandidateGate):
     """Prototype scorer on a fixed random-feature embedding with augmentation-averaged prototypes.
 
     Args:
@@ -122,7 +118,7 @@ class FewShotScorer:
         """Patch side the scorer was given (all patches must share it), None before any label."""
         return self._window
 
-    def fit(self, pos_patches: Any, neg_patches: Any = None, pool: Any = None) -> "FewShotScorer":
+    def fit(self, pos_patches: Any, neg_patches: Any = None, pool: Any = None) -> FewShotScorer:
         """Start over from labelled examples.
 
         Args:
@@ -150,7 +146,7 @@ class FewShotScorer:
             self.set_pool(pool)
         return self
 
-    def update(self, patch: Any, label: bool) -> "FewShotScorer":
+    def update(self, patch: Any, label: bool) -> FewShotScorer:
         """Add one labelled patch (``label`` True = shows the feature) as labels arrive online."""
         arr = check_patches(patch, "patch")
         if arr.shape[0] != 1:
@@ -167,7 +163,7 @@ class FewShotScorer:
         self._add(arr[0], bool(label))
         return self
 
-    def set_pool(self, pool: Any) -> "FewShotScorer":
+    def set_pool(self, pool: Any) -> FewShotScorer:
         """Standardise the embedding with the feature statistics of unlabelled ``pool: (m, w, w)``
         patches (m >= 2), e.g. every candidate of the current overview."""
         arr = check_patches(pool, "pool", self._window)
@@ -180,7 +176,7 @@ class FewShotScorer:
     def _embed(self, arr: np.ndarray) -> torch.Tensor:
         """Embeddings of ``arr`` (n, w, w); the last batch is remembered by content, so scoring
         the pool right after ``set_pool`` embeds it once."""
-        key = hashlib.blake2b(np.ascontiguousarray(arr).view(np.uint8), digest_size=16).digest()
+        key = hashlib.blake2b(np.ascontiguousarray(arr).tobytes(), digest_size=16).digest()
         key += repr(arr.shape).encode()
         if self._cache is not None and self._cache[0] == key:
             return self._cache[1]
@@ -255,9 +251,16 @@ class FewShotScorer:
             "FewShotScorer.predict", "threshold", threshold, 0.0, 1.0)
         return self.score(patches) >= thr
 
-    def gate_mask(self, candidates: CandidateSet, overview: Frame | None = None) -> np.ndarray:
-        """(n,) bool over ``candidates``: those scoring at least ``threshold`` (gate protocol)."""
-        return self.predict(_patches_of(candidates))
+    # ------------------------------------------------------------------ gate protocol
+    has_scores = True  # gate_scores: the few-shot score; gate_mask == gate_scores >= threshold
+
+    def gate_mask(self, candidates: CandidateView, overview: OverviewImage | None = None) -> np.ndarray:
+        """(n,) bool over ``candidates``: those scoring at least ``threshold``."""
+        return self.predict(candidate_patches("FewShotScorer.gate_mask", candidates))
+
+    def gate_scores(self, candidates: CandidateView) -> np.ndarray:
+        """(n,) float64 few-shot score in [0, 1] of every candidate's patch."""
+        return self.score(candidate_patches("FewShotScorer.gate_scores", candidates))
 
     # ------------------------------------------------------------------ persistence
     def state_dict(self) -> dict[str, Any]:
@@ -274,7 +277,7 @@ class FewShotScorer:
             state["pool_mean"], state["pool_std"] = self._pool_stats
         return state
 
-    def load_state_dict(self, state: dict[str, Any]) -> "FewShotScorer":
+    def load_state_dict(self, state: dict[str, Any]) -> FewShotScorer:
         """Restore labelled examples and pool statistics saved by :meth:`state_dict` (the
         augmented views are recomputed from the seed, so the scores are identical)."""
         if state.get("kind") != "FewShotScorer" or state.get("version") != _STATE_VERSION:
@@ -299,115 +302,6 @@ class FewShotScorer:
     def save(self, path: str | Path) -> None:
         torch.save(self.state_dict(), Path(path))
 
-    def load(self, path: str | Path) -> "FewShotScorer":
+    def load(self, path: str | Path) -> FewShotScorer:
         return self.load_state_dict(torch.load(Path(path), weights_only=True))
 
-
-def _patches_of(candidates: Any) -> np.ndarray:
-    if not isinstance(candidates, CandidateSet):
-        raise VisionInputError(f"candidates must be an agent.candidates.CandidateSet, got "
-                               f"{type(candidates).__name__}")
-    return candidates.patches
-
-
-class FewShotReward:
-    """The few-shot score as a per-candidate *prior map* over the structure (not a spectrum reward).
-
-    The labelled examples are given as positions on the overview (metres, the overview's
-    calibration), so a configuration can name them; the first :meth:`prepare` takes the patches of
-    the nearest candidates as examples and the whole candidate set as the standardisation pool.
-    Later overviews keep every example (those added online with :meth:`update` too) and only
-    restandardise. Or pass a fitted ``scorer``.
-
-    Args:
-        positive_yx_m: (p, 2) metres of points showing the feature (p >= 1), or None with ``scorer``.
-        negative_yx_m: (q, 2) metres of points without it (may be empty).
-        threshold: gate threshold on the score (``gate_mask``).
-        scorer: a :class:`FewShotScorer` (already fitted when no positions are given); default one
-            with default settings.
-    """
-
-    def __init__(self, positive_yx_m: Sequence[Sequence[float]] | None = None,
-                 negative_yx_m: Sequence[Sequence[float]] | None = None, threshold: float = 0.5,
-                 scorer: FewShotScorer | None = None) -> None:
-        self.positive_yx_m = _points("positive_yx_m", positive_yx_m)
-        self.negative_yx_m = _points("negative_yx_m", negative_yx_m)
-        self.threshold = check_float("FewShotReward", "threshold", threshold, 0.0, 1.0)
-        if scorer is not None and not isinstance(scorer, FewShotScorer):
-            raise VisionConfigError(f"FewShotReward: scorer must be a FewShotScorer, got "
-                                    f"{type(scorer).__name__}")
-        if self.positive_yx_m.shape[0] == 0 and (scorer is None or scorer.n_positive == 0):
-            raise VisionConfigError("FewShotReward needs positive_yx_m (at least one (y, x) point "
-                                    "in metres) or a fitted scorer")
-        self.scorer = scorer if scorer is not None else FewShotScorer(threshold=self.threshold)
-        self._prepared_for: CandidateSet | None = None
-        self._fitted = False
-
-    def prepare(self, candidates: CandidateSet, overview: Frame | None = None) -> "FewShotReward":
-        """Fit the scorer on the candidates nearest to the labelled positions (when positions were
-        given) and standardise on all the candidates' patches. Called once per candidate set (a
-        second call with the same set does nothing)."""
-        patches = _patches_of(candidates)
-        if self._prepared_for is candidates:
-            return self
-        if self.positive_yx_m.shape[0] and not self._fitted:
-            pos = patches[_nearest(candidates, self.positive_yx_m)]
-            neg = patches[_nearest(candidates, self.negative_yx_m)]
-            self.scorer.fit(pos, neg, pool=patches)
-            self._fitted = True
-        else:  # a later overview: keep every example (online labels too), restandardise
-            self.scorer.set_pool(patches)
-        self._prepared_for = candidates
-        return self
-
-    def _ensure(self, candidates: CandidateSet) -> None:
-        if self._prepared_for is not candidates:
-            self.prepare(candidates)
-
-    def values(self, candidates: CandidateSet) -> np.ndarray:
-        """(n,) float64 in [0, 1]: the few-shot score of every candidate."""
-        self._ensure(candidates)
-        return self.scorer.score(candidates.patches)
-
-    def as_map(self, candidates: CandidateSet) -> np.ndarray:
-        """(rows, cols) float64 prior map over the candidate grid."""
-        return candidates.as_map(self.values(candidates))
-
-    def gate_mask(self, candidates: CandidateSet, overview: Frame | None = None) -> np.ndarray:
-        """(n,) bool: candidates scoring at least ``threshold`` (gate protocol)."""
-        return self.values(candidates) >= self.threshold
-
-    def update(self, candidates: CandidateSet, index: int, label: bool) -> "FewShotReward":
-        """Add the user's label of candidate ``index`` online."""
-        self._ensure(candidates)
-        if not 0 <= int(index) < candidates.n:
-            raise VisionInputError(f"index={index} is outside [0, {candidates.n})")
-        self.scorer.update(candidates.patches[int(index)], bool(label))
-        return self
-
-
-def _points(name: str, value: Any) -> np.ndarray:
-    if value is None:
-        return np.zeros((0, 2))
-    try:  # plain lists, arrays or Hydra ListConfigs of (y, x) pairs
-        rows = [[float(v) for v in pair] for pair in value] if len(value) and not np.isscalar(
-            value[0]) else [[float(v) for v in value]] if len(value) else []
-    except (TypeError, ValueError):
-        raise VisionConfigError(f"FewShotReward: {name} must be a list of (y, x) metre pairs, "
-                                f"got {value!r}") from None
-    arr = np.asarray(rows, dtype=np.float64)
-    if arr.size == 0:
-        return np.zeros((0, 2))
-    if arr.ndim == 1:
-        arr = arr.reshape(1, -1)
-    if arr.ndim != 2 or arr.shape[1] != 2 or not np.all(np.isfinite(arr)):
-        raise VisionConfigError(f"FewShotReward: {name} must be a list of finite (y, x) metre "
-                                f"pairs, got shape {arr.shape}")
-    return arr
-
-
-def _nearest(candidates: CandidateSet, yx_m: np.ndarray) -> np.ndarray:
-    if yx_m.shape[0] == 0:
-        return np.zeros(0, dtype=np.int64)
-    d2 = ((candidates.yx_m[None, :, :] - yx_m[:, None, :]) ** 2).sum(-1)
-    return np.argmin(d2, axis=1)

@@ -28,12 +28,15 @@ Measured: trained on the 240 particles of emulator seeds 100-119 (exact masks), 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from scipy import ndimage
 from scipy.spatial import ConvexHull, QhullError
+
+from policies.candidate_models import ParticleClassModel
 
 from ._checks import check_image, check_int, check_mask
 from .errors import VisionInputError, VisionNotFittedError
@@ -45,7 +48,6 @@ __all__ = [
     "particle_features",
     "component_kinds",
     "ParticleClassifier",
-    "particle_dataset_from_emulator",
 ]
 
 FEATURE_NAMES: tuple[str, ...] = (
@@ -240,7 +242,7 @@ def component_kinds(labels: np.ndarray, regions: Sequence[ParticleRegion], insta
     return kinds
 
 
-class ParticleClassifier:
+class ParticleClassifier(ParticleClassModel):
     """Random forest over :data:`FEATURE_NAMES` classifying particles into user classes.
 
     Args:
@@ -283,7 +285,7 @@ class ParticleClassifier:
             raise VisionInputError("features hold NaN or infinite values")
         return x
 
-    def fit(self, features: Any, kinds: Sequence[str]) -> "ParticleClassifier":
+    def fit(self, features: Any, kinds: Sequence[str]) -> ParticleClassifier:
         """Train on ``features: (k, F)`` with one class name per particle (at least 2 classes)."""
         try:
             from sklearn.ensemble import RandomForestClassifier
@@ -321,6 +323,26 @@ class ParticleClassifier:
         feats, regions, _ = particle_features(image, mask, self.min_area_px)
         return regions, self.predict(feats)
 
+    def classify_particles(self, image: np.ndarray, particles: np.ndarray
+                           ) -> tuple[np.ndarray, dict[int, str]]:
+        """Label the connected particles of the (ny, nx) bool mask ``particles`` of ``image`` and
+        classify each (components under ``min_area_px`` are left out).
+
+        Returns:
+            ``(labels, kinds)``: (ny, nx) int32 label image (0 = background) and the class name of
+            each particle label classified.
+        """
+        feats, regions, labels = particle_features(image, particles, self.min_area_px)
+        kinds = self.predict(feats) if regions else np.zeros(0, dtype=str)
+        return labels, {int(reg.label): str(kind) for reg, kind in zip(regions, kinds)}
+
+    def describe(self) -> dict[str, Any]:
+        """Type and classes, for the run's record."""
+        out: dict[str, Any] = {"type": type(self).__name__}
+        if self.forest is not None:
+            out["classes"] = self.classes
+        return out
+
     def evaluate(self, features: Any, kinds: Sequence[str]) -> dict[str, Any]:
         """Accuracy, per-class recall and the confusion counts on labelled particles."""
         pred = self.predict(features)
@@ -338,38 +360,3 @@ class ParticleClassifier:
         self._require()
         return {n: float(v) for n, v in zip(FEATURE_NAMES, self.forest.feature_importances_)}
 
-
-def particle_dataset_from_emulator(seeds: Iterable[int], segmenter: Any = None,
-                                   min_area_px: int = 9, drop_background: bool = True,
-                                   fov_m: float = 2e-7, shape_px: int = 256,
-                                   dwell_s: float = 2e-6,
-                                   emulator_kwargs: Mapping[str, Any] | None = None
-                                   ) -> tuple[np.ndarray, list[str]]:
-    """Particle features and their true kinds over emulator overviews.
-
-    Args:
-        seeds: emulator specimens.
-        segmenter: mask source (``predict(image) -> (ny, nx) bool``); None = the exact masks.
-        min_area_px: smallest component kept.
-        drop_background: drop components that overlap no true particle (segmentation specks).
-        fov_m, shape_px, dwell_s, emulator_kwargs: the survey.
-
-    Returns:
-        (features (k, F) float64, kinds (k,) of ``"disk"``, ``"rod"``, ``"triangle"`` [,
-        ``"background"``]).
-    """
-    from .emulator_data import emulator_view
-
-    feats, kinds = [], []
-    for seed in seeds:
-        view = emulator_view(int(seed), fov_m=fov_m, shape_px=shape_px, dwell_s=dwell_s,
-                             emulator_kwargs=emulator_kwargs)
-        image = view.overview.data
-        mask = view.masks.particles if segmenter is None else segmenter.predict(image)
-        f, regions, labels = particle_features(image, mask, min_area_px)
-        k = component_kinds(labels, regions, view.masks.instance, view.masks.particle_kinds)
-        keep = [i for i, name in enumerate(k) if not (drop_background and name == "background")]
-        feats.append(f[keep])
-        kinds.extend(k[i] for i in keep)
-    x = np.concatenate(feats) if feats else np.zeros((0, len(FEATURE_NAMES)))
-    return x, kinds

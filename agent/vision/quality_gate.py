@@ -26,24 +26,24 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 import torch
 
-from agent.candidates import CandidateSet
-from drivers.frames import Frame
+from policies.candidate_models import CandidateGate, CandidateView, OverviewImage
 
-from ._checks import check_float, check_int, check_labels, check_patches
+from ._checks import candidate_patches, check_float, check_int, check_labels, check_patches
 from ._state_file import read_state, save_state
 from .augment import Augmenter, dihedral_stack
-from .emulator_truth import LabelRule
 from .errors import VisionInputError, VisionNotFittedError, VisionStateError
 from .metrics import auroc, best_fbeta_threshold, fbeta_scores
 from .patch_cnn import PatchCNN
+from .progress import training_progress
 
-__all__ = ["QualityGate", "train_gate_on_emulator", "training_progress"]
+__all__ = ["QualityGate"]
 
 log = logging.getLogger(__name__)
 
@@ -54,14 +54,7 @@ _CHUNK = 2048  # patches per inference pass
 _S_PER_PATCH_EPOCH = 2.7e-4
 
 
-def training_progress(total: int, desc: str, unit: str):
-    """A progress bar (tqdm on stderr) for a slow training; hidden when stderr is not a terminal."""
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit=unit, disable=None, leave=False, dynamic_ncols=True)
-
-
-class QualityGate:
+class QualityGate(CandidateGate):
     """Binary patch classifier with an F-beta-optimal threshold.
 
     Args:
@@ -121,7 +114,7 @@ class QualityGate:
 
     # ------------------------------------------------------------------ training
     def fit(self, patches: Any, labels: Any, val_patches: Any = None,
-            val_labels: Any = None) -> "QualityGate":
+            val_labels: Any = None) -> QualityGate:
         """Train on ``patches: (n, w, w)`` float32 with ``labels: (n,)`` bool (True = worth an
         expensive measurement), then choose the threshold on the validation set.
 
@@ -305,12 +298,27 @@ class QualityGate:
                 "batch_s": batch_s, "batch_per_patch_s": batch_s / batch_n,
                 "threads": float(torch.get_num_threads())}
 
-    def gate_mask(self, candidates: CandidateSet, overview: Frame | None = None) -> np.ndarray:
-        """(n,) bool over ``candidates``: the ones the gate lets through (gate protocol)."""
-        if not isinstance(candidates, CandidateSet):
-            raise VisionInputError(f"candidates must be an agent.candidates.CandidateSet, got "
-                                   f"{type(candidates).__name__}")
-        return self.predict(candidates.patches)
+    # ------------------------------------------------------------------ gate protocol
+    has_scores = True  # gate_scores: the CNN's probability; gate_mask == gate_scores >= threshold
+
+    def gate_mask(self, candidates: CandidateView, overview: OverviewImage | None = None) -> np.ndarray:
+        """(n,) bool over ``candidates``: the ones the gate lets through."""
+        return self.predict(candidate_patches("QualityGate.gate_mask", candidates))
+
+    def gate_scores(self, candidates: CandidateView) -> np.ndarray:
+        """(n,) float64 probability in [0, 1] that each candidate is worth a long acquisition."""
+        return self.predict_proba(candidate_patches("QualityGate.gate_scores", candidates))
+
+    def describe(self) -> dict[str, Any]:
+        """Its validation figures (precision, recall, F-beta at the threshold) and training time,
+        for the run's record."""
+        out: dict[str, Any] = {"gate": type(self).__name__}
+        if self.val_metrics:
+            out["validation"] = {k: float(v) for k, v in self.val_metrics.items()}
+            out["beta"] = float(self.beta)
+        if not math.isnan(self.train_time_s):
+            out["train_time_s"] = float(self.train_time_s)
+        return out
 
     # ------------------------------------------------------------------ persistence
     def state_dict(self) -> dict[str, Any]:
@@ -322,7 +330,7 @@ class QualityGate:
                 "beta": self.beta, "net": net.state_dict(),
                 "val_metrics": {k: float(v) for k, v in self.val_metrics.items()}}
 
-    def load_state_dict(self, state: Mapping[str, Any]) -> "QualityGate":
+    def load_state_dict(self, state: Mapping[str, Any]) -> QualityGate:
         if state.get("kind") != "QualityGate" or state.get("version") != _STATE_VERSION:
             raise VisionStateError(f"not a QualityGate state of version {_STATE_VERSION} "
                                    f"(kind={state.get('kind')!r}, version={state.get('version')!r})")
@@ -347,66 +355,8 @@ class QualityGate:
         """Write :meth:`state_dict` to ``path`` (parent folders are created)."""
         save_state(self.state_dict(), path)
 
-    def load(self, path: str | Path) -> "QualityGate":
+    def load(self, path: str | Path) -> QualityGate:
         return self.load_state_dict(read_state(
             path, f"QualityGate: weights_path={str(path)!r} does not exist; train the gate "
             "(train_gate_on_emulator) and save it there first"))
 
-
-def train_gate_on_emulator(gate: QualityGate | None = None,
-                           train_seeds: Iterable[int] = (100, 101, 102, 103),
-                           val_seeds: Iterable[int] = (200,), rule: str | LabelRule = "hotspot",
-                           distance_m: float = 5e-9, fov_m: float = 2e-7, shape_px: int = 256,
-                           dwell_s: float = 2e-6, window_px: int = 16, stride_px: int = 4,
-                           margin_px: int | None = 14, normalise: str = "zscore",
-                           emulator_kwargs: Mapping[str, Any] | None = None,
-                           cache_path: str | None = None, reward: Any = None,
-                           top_fraction: float = 0.05) -> QualityGate:
-    """Train ``gate`` on emulator surveys labelled by their exact geometry or by the reward's
-    noise-free truth.
-
-    Args:
-        gate: the (untrained) gate to train; None = ``QualityGate()``.
-        train_seeds: specimens to train on (one survey each).
-        val_seeds: other specimens on which the F-beta threshold is chosen.
-        rule, distance_m: labelling rule (see :func:`agent.vision.emulator_labels`), or
-            ``"reward_top"``: the candidates in the top ``top_fraction`` of ``reward``'s
-            noise-free truth on each specimen (the emulator's ``ground_truth``): the target the
-            gate is for, instead of a geometric stand-in for it.
-        fov_m, shape_px, dwell_s, window_px, stride_px, margin_px, normalise: the survey and the
-            candidate grid; match the run's ``experiment.overview`` and ``experiment.candidates``.
-        emulator_kwargs: further ``PlasmonEmulator`` arguments.
-        cache_path: if the file exists, load the gate from it instead of training; otherwise train
-            and save there.
-        reward: the reward (``rule="reward_top"`` only; maximised).
-        top_fraction: share of each specimen's candidates labelled positive (``"reward_top"``).
-
-    Returns:
-        the trained gate (the same object as ``gate`` when one was given).
-    """
-    from .emulator_data import emulator_patch_dataset
-
-    gate = QualityGate() if gate is None else gate
-    if cache_path is not None and Path(cache_path).is_file():
-        log.info("quality gate loaded from %s (validation %s)", cache_path, gate.load(cache_path)
-                 .val_metrics or "not recorded")
-        return gate
-    train_seeds, val_seeds = [int(v) for v in train_seeds], [int(v) for v in val_seeds]
-    label = rule if isinstance(rule, str) else getattr(rule, "__name__", "custom rule")
-    log.info("quality gate: building patches of %d emulator specimens %s (threshold on %s), "
-             "labels %s; training follows with a progress bar", len(train_seeds), train_seeds,
-             val_seeds, label)
-    view = dict(fov_m=fov_m, shape_px=shape_px, dwell_s=dwell_s, window_px=window_px,
-                stride_px=stride_px, margin_px=margin_px, normalise=normalise,
-                emulator_kwargs=emulator_kwargs, reward=reward, top_fraction=top_fraction)
-    x, y = emulator_patch_dataset(train_seeds, rule, distance_m, **view)
-    xv, yv = emulator_patch_dataset(val_seeds, rule, distance_m, **view)
-    gate.fit(x, y, xv, yv)
-    m = gate.val_metrics
-    log.info("quality gate trained in %.1f s; on validation specimens %s: precision %.3f, recall "
-             "%.3f, F(%.2g) %.3f at threshold %.3f (%d of %d passed, %d positive)",
-             gate.train_time_s, val_seeds, m["precision"], m["recall"], gate.beta,
-             m["f_beta"], m["threshold"], int(m["n_passed"]), int(m["n"]), int(m["n_positive"]))
-    if cache_path is not None:
-        gate.save(cache_path)
-    return gate

@@ -16,24 +16,28 @@ value is that it needs no hand-chosen threshold and can be retrained on harder d
 from __future__ import annotations
 
 import logging
+import math
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
 from agent.candidates import CandidateConfigError, normalise_image
 from drivers.frames import Frame
+from policies.candidate_models import Segmenter
 
 from ._checks import check_choice, check_float, check_image, check_int, check_mask
 from ._state_file import read_state, save_state
 from .augment import Augmenter
 from .errors import VisionConfigError, VisionInputError, VisionNotFittedError, VisionStateError
 from .metrics import iou
+from .progress import training_progress
 from .unet import UNet
 
-__all__ = ["ParticleSegmenter", "train_segmenter_on_emulator", "NORMALISATIONS"]
+__all__ = ["NORMALISATIONS", "ParticleSegmenter"]
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +45,7 @@ NORMALISATIONS: tuple[str, ...] = ("zscore", "minmax", "none")
 _STATE_VERSION = 1
 
 
-class ParticleSegmenter:
+class ParticleSegmenter(Segmenter):
     """Binary particle / support segmentation of overview images.
 
     Args:
@@ -99,7 +103,7 @@ class ParticleSegmenter:
             raise VisionConfigError(str(err)) from None
 
     # ------------------------------------------------------------------ training
-    def fit(self, images: Sequence[Any], masks: Sequence[Any]) -> "ParticleSegmenter":
+    def fit(self, images: Sequence[Any], masks: Sequence[Any]) -> ParticleSegmenter:
         """Train on overview ``images`` (each (ny, nx), or a ``Frame``) and their particle
         ``masks`` (each (ny, nx) bool, True = particle); every image must be at least
         ``crop_px`` on each side."""
@@ -124,8 +128,6 @@ class ParticleSegmenter:
                                                            eta_min=0.05 * self.lr)
         timgs = [torch.from_numpy(im) for im in imgs]
         tmsks = [torch.from_numpy(m.astype(np.float32)) for m in msks]
-        from .gate import training_progress
-
         log.info("training the particle segmenter (U-Net, %d channels, %d levels): %d steps of %d "
                  "crops of %d px from %d overviews, about %.0f s on an idle CPU thread, longer on a "
                  "loaded machine", self.base_channels, self.levels, self.iterations, self.batch_size,
@@ -220,7 +222,7 @@ class ParticleSegmenter:
                 "base_channels": self.base_channels, "levels": self.levels,
                 "normalise": self.normalise, "net": self.net.state_dict()}
 
-    def load_state_dict(self, state: Mapping[str, Any]) -> "ParticleSegmenter":
+    def load_state_dict(self, state: Mapping[str, Any]) -> ParticleSegmenter:
         if state.get("kind") != "ParticleSegmenter" or state.get("version") != _STATE_VERSION:
             raise VisionStateError(f"not a ParticleSegmenter state of version {_STATE_VERSION} "
                                    f"(kind={state.get('kind')!r}, version={state.get('version')!r})")
@@ -237,43 +239,20 @@ class ParticleSegmenter:
         self.net = net
         return self
 
+    def describe(self) -> dict[str, Any]:
+        """Type, training time and training IoU / precision / recall, for the run's record."""
+        out: dict[str, Any] = {"type": type(self).__name__}
+        if not math.isnan(self.train_time_s):
+            out["train_time_s"] = float(self.train_time_s)
+        if self.train_metrics:
+            out["train_metrics"] = {k: float(v) for k, v in self.train_metrics.items()}
+        return out
+
     def save(self, path: str | Path) -> None:
         save_state(self.state_dict(), path)
 
-    def load(self, path: str | Path) -> "ParticleSegmenter":
+    def load(self, path: str | Path) -> ParticleSegmenter:
         return self.load_state_dict(read_state(
             path, f"ParticleSegmenter: weights_path={str(path)!r} does not exist; train it "
             "(train_segmenter_on_emulator) and save it first"))
 
-
-def train_segmenter_on_emulator(segmenter: ParticleSegmenter | None = None,
-                                train_seeds: Iterable[int] = (100, 101, 102),
-                                fov_m: float = 2e-7, shape_px: int = 256, dwell_s: float = 2e-6,
-                                emulator_kwargs: Mapping[str, Any] | None = None,
-                                cache_path: str | None = None) -> ParticleSegmenter:
-    """Train ``segmenter`` on emulator overviews with exact particle masks.
-
-    Args:
-        segmenter: the (untrained) segmenter; None = ``ParticleSegmenter()``.
-        train_seeds: emulator specimens, one overview each.
-        fov_m, shape_px, dwell_s: the survey (match the run's ``experiment.overview``).
-        emulator_kwargs: further ``PlasmonEmulator`` arguments.
-        cache_path: load from this file when it exists; otherwise train and save there.
-    """
-    from .emulator_data import emulator_view
-
-    seg = ParticleSegmenter() if segmenter is None else segmenter
-    if cache_path is not None and Path(cache_path).is_file():
-        return seg.load(cache_path)
-    images, masks = [], []
-    for seed in train_seeds:
-        view = emulator_view(int(seed), fov_m=fov_m, shape_px=shape_px, dwell_s=dwell_s,
-                             emulator_kwargs=emulator_kwargs)
-        images.append(view.overview.data)
-        masks.append(view.masks.particles)
-    if not images:
-        raise VisionConfigError("train_segmenter_on_emulator: train_seeds is empty")
-    seg.fit(images, masks)
-    if cache_path is not None:
-        seg.save(cache_path)
-    return seg

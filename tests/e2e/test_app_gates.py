@@ -1,15 +1,18 @@
-"""Gates through the Hydra app: `autoscope gate=...` wraps the chosen policy and is honoured."""
+"""Gates and priors through the Hydra app: `autoscope gate=...` / `prior=...` wrap the chosen policy
+and are honoured."""
 
 from __future__ import annotations
 
 import warnings
 
 import numpy as np
+import pytest
 from hydra import compose, initialize_config_dir
 
 from agent.app import CONF_DIR, build_experiment
 from agent.record import Record
-from agent.vision import GatedPolicy, WeightedPolicy
+from agent.settings import ConfigError
+from policies import GatedPolicy, WeightedPolicy
 
 FAST = ["surrogate.max_iter=30", "experiment.plots=false"]
 SMALL_UNET = ["gate.gate.segmenter.segmenter.iterations=40", "gate.gate.segmenter.train_seeds=[100]"]
@@ -44,7 +47,7 @@ def test_switching_the_policy_mid_run_keeps_the_gate(tmp_path):
     try:
         exp.setup()
         gate = exp.policy.gate
-        exp._apply_set(["policy=max_uncertainty"], record=True)
+        exp.switch(["policy=max_uncertainty"])
         assert isinstance(exp.policy, GatedPolicy) and exp.policy.gate is gate
         assert type(exp.policy.policy).__name__ == "MaxUncertainty"
         assert exp.policy.mask is not None and np.any(exp.policy.mask)
@@ -53,8 +56,8 @@ def test_switching_the_policy_mid_run_keeps_the_gate(tmp_path):
 
 
 def test_fewshot_prior_weights_the_acquisition_in_a_run(tmp_path):
-    cfg = _cfg("gate=weight_fewshot", "experiment.steps=10", "experiment.n_init=5",
-               "gate.prior.positive_yx_m=[[5.0e-8,5.0e-8],[1.2e-7,8.0e-8]]", "gate.power=2.0", *FAST)
+    cfg = _cfg("prior=fewshot", "experiment.steps=10", "experiment.n_init=5",
+               "prior.prior.positive_yx_m=[[5.0e-8,5.0e-8],[1.2e-7,8.0e-8]]", "prior.power=2.0", *FAST)
     exp = build_experiment(cfg, tmp_path / "run")
     assert isinstance(exp.policy, WeightedPolicy)
     try:
@@ -88,14 +91,20 @@ def test_particle_class_gate_measures_only_around_the_chosen_kind(tmp_path):
     assert chosen.size == 6 and exp.policy.mask[chosen].all()
 
 
+def test_a_gate_and_a_prior_together_are_refused_naming_both(tmp_path):
+    cfg = _cfg("gate=segmentation", "prior=fewshot", "prior.prior.positive_yx_m=[[5.0e-8,5.0e-8]]")
+    with pytest.raises(ConfigError, match=r"gate=\.\.\. and prior=\.\.\."):
+        build_experiment(cfg, tmp_path / "run")
+
+
 def test_switching_the_policy_mid_run_keeps_a_prior(tmp_path):
-    cfg = _cfg("gate=weight_fewshot", "gate.prior.positive_yx_m=[[5.0e-8,5.0e-8]]", "experiment.steps=8",
+    cfg = _cfg("prior=fewshot", "prior.prior.positive_yx_m=[[5.0e-8,5.0e-8]]", "experiment.steps=8",
                "experiment.n_init=4", *FAST)
     exp = build_experiment(cfg, tmp_path / "run")
     try:
         exp.setup()
         prior = exp.policy.prior
-        exp._apply_set(["policy=ucb"], record=True)
+        exp.switch(["policy=ucb"])
         assert isinstance(exp.policy, WeightedPolicy) and exp.policy.prior is prior
         assert type(exp.policy.policy).__name__ == "UCB" and exp.policy.weights is not None
     finally:
@@ -137,8 +146,8 @@ def _ungated_reference(exp) -> list[int]:
 
 def test_seed_design_without_a_gate_is_unchanged(tmp_path):
     exp = _seed_design(tmp_path, "plain")
-    assert exp._design == _ungated_reference(exp)
-    assert len(exp._design) == 6
+    assert exp.design == _ungated_reference(exp)
+    assert len(exp.design) == 6
 
 
 def test_seed_design_lies_in_the_segmentation_gate(tmp_path):
@@ -153,8 +162,8 @@ def test_seed_design_lies_in_the_segmentation_gate(tmp_path):
 
 
 def test_seed_design_follows_a_prior(tmp_path):
-    prior = ["gate=weight_fewshot", "gate.prior.positive_yx_m=[[5.0e-8,5.0e-8],[1.2e-7,8.0e-8]]",
-             "gate.power=2.0"]
+    prior = ["prior=fewshot", "prior.prior.positive_yx_m=[[5.0e-8,5.0e-8],[1.2e-7,8.0e-8]]",
+             "prior.power=2.0"]
     plain = _seed_design(tmp_path, "plain")
     weighted = _seed_design(tmp_path, "weighted", *prior)
     w = weighted.policy.weights
@@ -166,7 +175,7 @@ def test_quality_gate_logs_its_training_and_records_its_validation(tmp_path, cap
     import json
     import logging
 
-    with caplog.at_level(logging.INFO, logger="agent.vision.gate"):
+    with caplog.at_level(logging.INFO, logger="agent.vision"):
         exp = _seed_design(tmp_path, "quality", *SMALL_QUALITY)
     text = caplog.text
     before = text.index("training the quality gate")
@@ -176,7 +185,7 @@ def test_quality_gate_logs_its_training_and_records_its_validation(tmp_path, cap
     gate_mask = exp.policy.mask
     assert gate_mask is not None
     if gate_mask.any():
-        assert gate_mask[exp._design].all()
+        assert gate_mask[exp.design].all()
     with Record.open(tmp_path / "quality" / "record.h5") as rec:
         events = [json.loads(t) for t in rec.event_texts()]
     gate = [e for e in events if e["kind"] == "gate"]

@@ -40,6 +40,7 @@ SKIP = {  # command (prefix) -> why it is not run here
     "autoscope driver=ornl_array_server": "run with its server in test_remote_pairs",
     "autoscope-serve": "run with its client in test_remote_pairs",
     "autoscope gate=": "trains a vision model for minutes on a 2-core machine: tests/e2e/test_app_gates.py",
+    "autoscope prior=": "trains a vision model for minutes on a 2-core machine: tests/e2e/test_app_gates.py",
 }
 
 

@@ -1,21 +1,19 @@
-"""agent.vision.emulator_truth: candidate labels and pixel masks from the exact particle geometry."""
+"""drivers.emulator.labels: position labels, pixel masks and top shares from the exact particle geometry."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from agent.candidates import make_candidates
-from agent.vision import (
-    KIND_CODES,
-    VisionConfigError,
-    VisionInputError,
-    emulator_labels,
-    emulator_masks,
-    emulator_view,
-    label_positions,
-)
 from drivers.emulator import PlasmonEmulator, Rod, Sample, Triangle
+from drivers.emulator.labels import (
+    KIND_CODES,
+    emulator_masks,
+    frame_positions_m,
+    label_positions,
+    top_labels,
+)
+from drivers.errors import ConfigurationError, InvalidArgument
 
 NM = 1e-9
 
@@ -58,13 +56,13 @@ def test_rules_on_known_points(two_particles):
 
 
 def test_label_errors(two_particles):
-    with pytest.raises(VisionConfigError, match="rule='tips'"):
+    with pytest.raises(ConfigurationError, match="rule='tips'"):
         label_positions(two_particles, np.zeros((1, 2)), "tips")
-    with pytest.raises(VisionInputError, match=r"\(n, 2\)"):
+    with pytest.raises(InvalidArgument, match=r"\(n, 2\)"):
         label_positions(two_particles, np.zeros((3,)), "inside")
-    with pytest.raises(VisionInputError, match="PlasmonEmulator"):
+    with pytest.raises(InvalidArgument, match="PlasmonEmulator"):
         label_positions(object(), np.zeros((1, 2)), "inside")
-    with pytest.raises(VisionConfigError, match="distance_m"):
+    with pytest.raises(ConfigurationError, match="distance_m"):
         label_positions(two_particles, np.zeros((1, 2)), "edge", distance_m=0.0)
 
 
@@ -80,17 +78,27 @@ def test_masks_and_candidate_labels_of_an_overview(two_particles):
     assert masks.kind[5, 5] == 0 and not masks.particles[5, 5]
     rod_area = np.pi * (5 * NM) ** 2 + 10 * NM * 30 * NM
     assert (masks.instance == 1).sum() * px_m ** 2 == pytest.approx(rod_area, rel=0.1)
-    cands = make_candidates(frame, 8, 2, 4)
-    labels = emulator_labels(em, cands, "inside")
-    inside_px = masks.particles[cands.yx_px[:, 0], cands.yx_px[:, 1]]
-    assert np.array_equal(labels, inside_px)  # same geometry at the same pixel centres
-    with pytest.raises(VisionInputError, match="CandidateSet"):
-        emulator_labels(em, cands.patches)
+    labels = label_positions(em, frame_positions_m(frame), "inside").reshape(64, 64)
+    assert np.array_equal(labels, masks.particles)  # same geometry at the same pixel centres
+    with pytest.raises(InvalidArgument, match="Frame"):
+        frame_positions_m(frame.data)
 
 
-def test_default_survey_has_a_few_percent_hotspots():
-    view = emulator_view(0)
-    y = view.labels("hotspot")
-    assert view.candidates.n == 57 * 57
-    assert 0.01 < y.mean() < 0.06  # rare positives: the gate's class imbalance
-    assert (view.labels("inside") & y).sum() == 0
+def test_top_labels_mark_the_top_share_of_finite_values():
+    t = np.array([1.0, 5.0, np.nan, 3.0, 9.0, 7.0, 2.0, 8.0, 4.0, 6.0, 0.0])
+    lab = top_labels(t, 0.2)
+    assert lab.tolist() == [False, False, False, False, True, False, False, True, False, False, False]
+    with pytest.raises(ConfigurationError, match="top_fraction"):
+        top_labels(t, 0.0)
+    with pytest.raises(InvalidArgument, match="NaN"):
+        top_labels(np.full(4, np.nan), 0.1)
+
+
+def test_labels_import_nothing_from_the_agent():
+    import subprocess
+    import sys
+
+    code = ("import sys, drivers.emulator.labels; "
+            "bad = [m for m in sys.modules if m == 'agent' or m.startswith('agent.')]; "
+            "sys.exit(1 if bad else 0)")
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

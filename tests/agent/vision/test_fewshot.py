@@ -8,9 +8,8 @@ import pytest
 import torch
 
 from agent.vision import (
-    FewShotReward,
+    FewShotCandidateScorer,
     FewShotScorer,
-    GatedPolicy,
     RandomFeatureEncoder,
     VisionConfigError,
     VisionInputError,
@@ -19,7 +18,7 @@ from agent.vision import (
     auroc,
     emulator_view,
 )
-from policies import RandomPolicy
+from policies import CandidateGate, CandidatePrior, GatedPolicy, RandomPolicy, WeightedPolicy
 
 torch.set_num_threads(1)
 
@@ -96,21 +95,39 @@ def test_online_update_and_state_round_trip(rod_view, fitted, tmp_path):
         FewShotScorer(n_filters=8).load(path)
 
 
-def test_reward_by_positions_prior_map_and_gate(rod_view, fitted):
+def test_candidate_scorer_by_positions_as_gate_and_prior(rod_view, fitted):
     view, tips, pos, neg = rod_view
     c = view.candidates
-    reward = FewShotReward(positive_yx_m=c.yx_m[pos].tolist(), negative_yx_m=c.yx_m[neg].tolist())
-    values = reward.values(c)
+    scorer = FewShotCandidateScorer(positive_yx_m=c.yx_m[pos].tolist(),
+                                    negative_yx_m=c.yx_m[neg].tolist())
+    assert isinstance(scorer, CandidateGate) and isinstance(scorer, CandidatePrior)
+    values = scorer.values(c)
     _, scores = fitted
     assert np.allclose(values, scores)  # same examples, same pool, same seed
-    assert reward.as_map(c).shape == c.grid_shape
-    mask = reward.gate_mask(c)
+    assert scorer.as_map(c).shape == c.grid_shape
+    mask = scorer.gate_mask(c)
     assert np.array_equal(mask, values >= 0.5) and 0 < mask.sum() < c.n
-    policy = GatedPolicy(RandomPolicy(), reward)
-    assert np.array_equal(policy.prepare(c, view.overview), mask)
+    assert scorer.has_scores and np.array_equal(scorer.gate_scores(c), values)
+    assert np.array_equal(scorer.weights(c, view.overview), values)
+    policy = GatedPolicy(RandomPolicy(), scorer)
+    policy.prepare(c, view.overview)
+    assert np.array_equal(policy.mask, mask)
     assert np.allclose(policy.scores, values)
-    reward.update(c, int(np.argmax(values)), False)
-    assert reward.scorer.n_negative == 6
+    weighted = WeightedPolicy(RandomPolicy(), scorer)
+    weighted.prepare(c, view.overview)
+    assert weighted.weights is not None and weighted.weights.shape == (c.n,)
+    scorer.update(c, int(np.argmax(values)), False)
+    assert scorer.scorer.n_negative == 6
+
+
+def test_patch_scorer_is_a_gate_over_the_candidates(rod_view, fitted):
+    view, _, _, _ = rod_view
+    scorer, scores = fitted
+    assert isinstance(scorer, CandidateGate) and scorer.has_scores
+    assert np.allclose(scorer.gate_scores(view.candidates), scores)
+    assert np.array_equal(scorer.gate_mask(view.candidates), scores >= scorer.threshold)
+    with pytest.raises(VisionInputError, match="CandidateSet"):
+        scorer.gate_scores(view.candidates.patches)
 
 
 def test_synthetic_known_answer_and_errors():
@@ -133,6 +150,6 @@ def test_synthetic_known_answer_and_errors():
     with pytest.raises(VisionInputError, match="one"):
         scorer.update(noise[:2], True)
     with pytest.raises(VisionConfigError, match="positive_yx_m"):
-        FewShotReward()
+        FewShotCandidateScorer()
     with pytest.raises(VisionConfigError, match="pairs"):
-        FewShotReward(positive_yx_m=[[1.0, 2.0, 3.0]])
+        FewShotCandidateScorer(positive_yx_m=[[1.0, 2.0, 3.0]])

@@ -1,24 +1,24 @@
-"""ParticleClassGate: only the particles of the chosen classes (and their surroundings) pass."""
+"""The particle classifier trained on emulator particles, used by policies.ParticleClassGate: only the
+particles of the chosen classes (and their surroundings) pass."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from agent.vision import (
+from agent.vision import ParticleClassifier, emulator_view, train_particle_classifier_on_emulator
+from policies import (
     GatedPolicy,
     ParticleClassGate,
-    ParticleClassifier,
-    VisionConfigError,
-    VisionInputError,
-    emulator_view,
-    train_particle_classifier_on_emulator,
+    ParticleClassModel,
+    RandomPolicy,
+    Segmenter,
+    candidate_distances_px,
 )
-from agent.vision.restrict import candidate_distances_px
-from policies import RandomPolicy
+from policies.errors import PolicyConfigError, PolicyInputError
 
 
-class ExactSegmenter:
+class ExactSegmenter(Segmenter):
     """The emulator's exact particle mask of the one overview the test uses."""
 
     def __init__(self, mask):
@@ -66,18 +66,27 @@ def test_ring_mode_stays_off_every_particle(trained, view):
     assert keep.any() and not (keep & on_particle).any()
     assert np.all(d_class[keep] <= 6.0) and np.all(d_class[keep] > 0.0)
     policy = GatedPolicy(RandomPolicy(), gate)
-    assert np.array_equal(policy.prepare(view.candidates, view.overview), keep)
+    policy.prepare(view.candidates, view.overview)
+    assert policy.mask is not None and np.array_equal(policy.mask, keep)
+
+
+def test_classifier_declares_the_particle_class_protocol(trained, view):
+    assert isinstance(trained, ParticleClassModel)
+    labels, kinds = trained.classify_particles(view.overview.data, view.masks.particles)
+    assert labels.shape == view.masks.particles.shape and set(kinds) == set(np.unique(labels)) - {0}
+    assert set(kinds.values()) <= set(trained.classes)
+    assert trained.describe() == {"type": "ParticleClassifier", "classes": trained.classes}
 
 
 def test_errors(trained, view):
     seg = ExactSegmenter(view.masks.particles)
-    with pytest.raises(VisionConfigError, match="classes"):
+    with pytest.raises(PolicyConfigError, match="classes"):
         ParticleClassGate(seg, trained, ["pentagon"])
-    with pytest.raises(VisionConfigError, match="classes"):
+    with pytest.raises(PolicyConfigError, match="classes"):
         ParticleClassGate(seg, trained, [])
-    with pytest.raises(VisionConfigError, match="segmenter"):
+    with pytest.raises(PolicyConfigError, match="segmenter"):
         ParticleClassGate(object(), trained, ["rod"])
-    with pytest.raises(VisionConfigError, match="mode"):
+    with pytest.raises(PolicyConfigError, match="mode"):
         ParticleClassGate(seg, trained, ["rod"], mode="edge")
-    with pytest.raises(VisionInputError, match="overview"):
+    with pytest.raises(PolicyInputError, match="overview"):
         ParticleClassGate(seg, trained, ["rod"]).gate_mask(view.candidates, None)

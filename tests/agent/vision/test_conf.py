@@ -1,5 +1,6 @@
-"""conf/gate, conf/fewshot, conf/segmentation: every yaml lists every constructor argument with its
-default and builds its object with Hydra (training settings shrunk for speed)."""
+"""conf/gate, conf/prior, conf/fewshot, conf/segmentation: every yaml lists every constructor argument
+with its default and builds its object with Hydra (training settings shrunk for speed); the survey and
+grid settings of the training functions are the experiment's, by interpolation."""
 
 from __future__ import annotations
 
@@ -12,22 +13,21 @@ import torch
 from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from agent.confdir import CONF_DIR
 from agent.vision import (
-    FewShotReward,
+    FewShotCandidateScorer,
     FewShotScorer,
-    GatedPolicy,
     ParticleClassifier,
     ParticleSegmenter,
     QualityGate,
-    SegmentationGate,
     emulator_view,
 )
-from policies import UCB
+from policies import UCB, GatedPolicy, SegmentationGate, WeightedPolicy
 
 torch.set_num_threads(1)
 
 CONF = Path(__file__).resolve().parents[3] / "conf"
-FILES = sorted(p for g in ("gate", "fewshot", "segmentation") for p in (CONF / g).glob("*.yaml"))
+FILES = sorted(p for g in ("gate", "prior", "fewshot", "segmentation") for p in (CONF / g).glob("*.yaml"))
 
 
 def _check_node(node: DictConfig, where: str) -> int:
@@ -62,8 +62,10 @@ def test_yaml_lists_every_argument_with_its_default(path):
 
 
 def _root(group: str, name: str, **overrides) -> DictConfig:
-    """A root config with the experiment's policy (ucb) and the group under test."""
-    root = OmegaConf.create({"policy": OmegaConf.load(CONF / "policy" / "ucb.yaml"),
+    """A root config with the default experiment, the experiment's policy (ucb) and the group
+    under test."""
+    root = OmegaConf.create({"experiment": OmegaConf.load(CONF / "experiment" / "default.yaml"),
+                             "policy": OmegaConf.load(CONF / "policy" / "ucb.yaml"),
                              group: OmegaConf.load(CONF / group / f"{name}.yaml")})
     for key, value in overrides.items():
         OmegaConf.update(root, key, value, merge=False)
@@ -72,15 +74,18 @@ def _root(group: str, name: str, **overrides) -> DictConfig:
 
 def test_cheap_objects_build():
     assert type(instantiate(OmegaConf.load(CONF / "fewshot" / "scorer.yaml"))) is FewShotScorer
-    reward = instantiate(_root("fewshot", "reward", **{
+    scorer = instantiate(_root("fewshot", "candidate_scorer", **{
         "fewshot.positive_yx_m": [[1e-8, 2e-8]], "fewshot.negative_yx_m": [[0.0, 0.0]]}).fewshot)
-    assert isinstance(reward, FewShotReward) and isinstance(reward.scorer, FewShotScorer)
-    assert reward.positive_yx_m.tolist() == [[1e-8, 2e-8]]
+    assert isinstance(scorer, FewShotCandidateScorer) and isinstance(scorer.scorer, FewShotScorer)
+    assert scorer.positive_yx_m.tolist() == [[1e-8, 2e-8]]
     clf = instantiate(OmegaConf.load(CONF / "segmentation" / "particle_classifier.yaml"))
     assert type(clf) is ParticleClassifier and clf.n_estimators == 300
     gated = instantiate(_root("gate", "fewshot", **{"gate.gate.positive_yx_m": [[0.0, 0.0]]}).gate)
     assert isinstance(gated, GatedPolicy) and isinstance(gated.policy, UCB)
-    assert isinstance(gated.gate, FewShotReward) and gated.policy.beta == 2.0
+    assert isinstance(gated.gate, FewShotCandidateScorer) and gated.policy.beta == 2.0
+    weighted = instantiate(_root("prior", "fewshot", **{"prior.prior.positive_yx_m": [[0.0, 0.0]]}).prior)
+    assert isinstance(weighted, WeightedPolicy) and isinstance(weighted.policy, UCB)
+    assert isinstance(weighted.prior, FewShotCandidateScorer)
 
 
 def test_training_configs_build_and_work(tmp_path):
@@ -95,7 +100,9 @@ def test_training_configs_build_and_work(tmp_path):
         "gate.gate.channels": 2, "gate.gate.weights_path": str(tmp_path / "gate.pt")}).gate)
     assert pre.gate.threshold == gated.gate.threshold
     view = emulator_view(5, shape_px=64, window_px=16, stride_px=8, margin_px=8)
-    assert np.array_equal(pre.prepare(view.candidates), gated.prepare(view.candidates))
+    pre.prepare(view.candidates)
+    gated.prepare(view.candidates)
+    assert pre.mask is not None and np.array_equal(pre.mask, gated.mask)
 
     seg_root = _root("gate", "segmentation", **{
         "gate.gate.segmenter.train_seeds": [100], "gate.gate.segmenter.segmenter.iterations": 2,
@@ -103,8 +110,56 @@ def test_training_configs_build_and_work(tmp_path):
     seg_gate = instantiate(seg_root.gate)
     assert isinstance(seg_gate.gate, SegmentationGate)
     assert isinstance(seg_gate.gate.segmenter, ParticleSegmenter)
-    assert seg_gate.prepare(view.candidates, view.overview).shape == (view.candidates.n,)
+    seg_gate.prepare(view.candidates, view.overview)
+    assert seg_gate.mask is not None and seg_gate.mask.shape == (view.candidates.n,)
     unet = instantiate(_root("segmentation", "unet", **{
         "segmentation.train_seeds": [100], "segmentation.segmenter.iterations": 2,
         "segmentation.shape_px": 64}).segmentation)
     assert isinstance(unet, ParticleSegmenter) and unet.net is not None
+
+
+#: settings of the training functions that must be the run's own (survey and candidate grid)
+RUN_SETTINGS = {"fov_m": "overview.fov_m", "shape_px": "overview.shape_px", "dwell_s": "overview.dwell_s",
+                "window_px": "candidates.window_px", "stride_px": "candidates.stride_px",
+                "margin_px": "candidates.margin_px", "normalise": "candidates.normalise"}
+
+
+def _training_nodes(node: DictConfig, where: str):
+    if "_target_" in node and str(node._target_).startswith("agent.vision.train_"):
+        yield where, node
+    for key in node.keys():
+        if not OmegaConf.is_interpolation(node, key) and not OmegaConf.is_missing(node, key) \
+                and isinstance(node[key], DictConfig):
+            yield from _training_nodes(node[key], f"{where}.{key}")
+
+
+@pytest.mark.parametrize("path", [p for p in FILES if p.parent.name in ("gate", "prior")],
+                         ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_training_settings_interpolate_the_experiment(path):
+    """No copied "match experiment.X" value: every survey / grid setting of a training function
+    is `${experiment.X}`."""
+    checked = 0
+    for where, node in _training_nodes(OmegaConf.load(path), path.stem):
+        for key, source in RUN_SETTINGS.items():
+            if key in node:
+                assert OmegaConf.to_container(node)[key] == "${experiment." + source + "}", f"{where}.{key}"
+                checked += 1
+    assert checked or "train_" not in path.read_text()
+
+
+def test_composed_gate_follows_experiment_overrides():
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=[
+            "gate=quality", "experiment.overview.fov_m=1.0e-07", "experiment.overview.shape_px=[128,96]",
+            "experiment.candidates.window_px=12", "experiment.candidates.normalise=minmax"])
+    train = cfg.gate.gate
+    assert train.fov_m == 1e-7 and list(train.shape_px) == [128, 96]
+    assert train.window_px == 12 and train.normalise == "minmax"
+    assert train.stride_px == cfg.experiment.candidates.stride_px
+
+
+def test_a_rectangular_survey_trains_on_its_own_shape():
+    view = emulator_view(3, shape_px=[64, 48], window_px=16, stride_px=8, margin_px=8)
+    assert view.overview.data.shape == (64, 48) and view.masks.kind.shape == (64, 48)

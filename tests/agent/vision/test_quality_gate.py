@@ -20,6 +20,7 @@ from agent.vision import (
     emulator_view,
     train_gate_on_emulator,
 )
+from policies import CandidateGate
 
 torch.set_num_threads(1)
 
@@ -87,6 +88,23 @@ def test_state_round_trip_and_file(trained, tmp_path):
         QualityGate(weights_path=str(tmp_path / "missing.pt"))
     fixed = QualityGate(channels=4, threshold=0.9).load(path)
     assert fixed.threshold == 0.9  # a fixed threshold wins over the saved one
+
+
+def test_gate_protocol_over_candidates(trained):
+    """Declared as a policies.CandidateGate: scores over the candidates, mask = scores >= threshold,
+    and its validation figures for the run's record."""
+    gate = trained
+    cands = emulator_view(5, shape_px=64, window_px=W, stride_px=8, margin_px=8).candidates
+    assert isinstance(gate, CandidateGate) and gate.has_scores and gate.threshold is not None
+    scores = gate.gate_scores(cands)
+    assert scores.shape == (cands.n,) and np.all((scores >= 0) & (scores <= 1))
+    assert np.array_equal(gate.gate_mask(cands), scores >= gate.threshold)
+    info = gate.describe()
+    assert info["gate"] == "QualityGate" and info["beta"] == pytest.approx(gate.beta)
+    assert info["validation"]["precision"] == pytest.approx(gate.val_metrics["precision"])
+    assert info["train_time_s"] > 0
+    with pytest.raises(VisionInputError, match="CandidateSet"):
+        gate.gate_mask(cands.patches)
 
 
 def test_benchmark_reports_single_and_batch_times(trained):

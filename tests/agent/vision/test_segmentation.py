@@ -1,5 +1,5 @@
 """Particle segmentation (small U-Net trained on emulator overviews) and segmentation-guided
-candidates (restrict_candidates, candidate_weights, SegmentationGate)."""
+candidates (through policies.SegmentationGate)."""
 
 from __future__ import annotations
 
@@ -7,25 +7,19 @@ import numpy as np
 import pytest
 import torch
 
-from agent.candidates import make_candidates
 from agent.vision import (
-    GatedPolicy,
     ParticleSegmenter,
-    SegmentationGate,
     UNet,
     VisionConfigError,
     VisionInputError,
     VisionNotFittedError,
     VisionStateError,
-    candidate_distances_px,
-    candidate_weights,
     emulator_view,
     iou,
-    restrict_candidates,
     train_segmenter_on_emulator,
 )
-from drivers.frames import Axis, Frame
-from policies import RandomPolicy
+from policies import GatedPolicy, RandomPolicy, SegmentationGate, Segmenter
+from policies.errors import PolicyInputError
 
 torch.set_num_threads(1)
 
@@ -83,56 +77,21 @@ def test_state_round_trip_and_errors(segmenter, held_out, tmp_path):
         ParticleSegmenter().fit([img], [np.zeros((3, 3), bool)])
 
 
-def _square_grid():
-    """A 32 x 32 overview with a particle block at rows/cols 12..20; candidates every 4 px."""
-    ax = Axis.uniform("y", "m", 0.0, 1e-9, 32), Axis.uniform("x", "m", 0.0, 1e-9, 32)
-    frame = Frame(np.zeros((32, 32)), ax, "ov-1")
-    mask = np.zeros((32, 32), bool)
-    mask[12:21, 12:21] = True
-    return make_candidates(frame, 4, 4, 0), mask
-
-
-def test_restrict_modes_known_answers():
-    cands, mask = _square_grid()
-    d = candidate_distances_px(cands, mask)
-    px = cands.yx_px
-    # candidates at 0, 4, ..., 28: rows/cols 12, 16, 20 inside; (8, 12) is 4 px above the block
-    at = {tuple(p): v for p, v in zip(px.tolist(), d)}
-    assert at[(12, 12)] == 0 and at[(20, 20)] == 0
-    assert at[(8, 12)] == pytest.approx(4.0) and at[(8, 8)] == pytest.approx(np.hypot(4, 4))
-    assert at[(0, 0)] == pytest.approx(np.hypot(12, 12))
-    inside = restrict_candidates(cands, mask, "inside")
-    assert inside.sum() == 9
-    near = restrict_candidates(cands, mask, "near", distance_px=4.0)
-    ring = restrict_candidates(cands, mask, "ring", distance_px=4.0)
-    outside = restrict_candidates(cands, mask, "outside", distance_px=4.0)
-    assert near.sum() == 9 + 12 and ring.sum() == 12  # 3 grid points beside each side
-    assert np.array_equal(near, inside | ring) and np.array_equal(outside, ~near)
-    assert restrict_candidates(cands, mask, "near", distance_px=np.hypot(4, 4)).sum() == 25
-    w = candidate_weights(cands, mask, scale_px=4.0)
-    assert np.allclose(w[inside], 1.0) and np.allclose(w[ring], np.exp(-1.0))
-    empty = np.zeros_like(mask)
-    assert not restrict_candidates(cands, empty, "near", 100.0).any()
-    assert np.all(candidate_weights(cands, empty) == 0.0)
-    with pytest.raises(VisionConfigError, match="mode"):
-        restrict_candidates(cands, mask, "edge")
-    with pytest.raises(VisionInputError, match="shape"):
-        restrict_candidates(cands, mask[:10], "inside")
-    with pytest.raises(VisionConfigError, match="distance_px"):
-        restrict_candidates(cands, mask, "near", -1.0)
-
-
 def test_segmentation_gate_keeps_the_ring_around_particles(segmenter, held_out):
     gate = SegmentationGate(segmenter, mode="ring", distance_px=8.0)
     policy = GatedPolicy(RandomPolicy(), gate)
-    mask = policy.prepare(held_out.candidates, held_out.overview)
+    policy.prepare(held_out.candidates, held_out.overview)
+    mask = policy.mask
+    assert mask is not None
     assert gate.last_mask is not None and gate.last_mask.shape == (256, 256)
     truth_edge = held_out.labels("edge", distance_m=8.0 * 2e-7 / 256 + 1e-9)
     assert mask.sum() > 100
     assert np.mean(truth_edge[mask]) > 0.9  # the kept candidates lie just off a particle
     sdf = held_out.emulator.sample.sdf_all(held_out.candidates.yx_m).min(axis=0)
     assert np.all(sdf[mask] > -1.5e-9)  # none lies more than a pixel or two inside a particle
-    with pytest.raises(VisionInputError, match="overview"):
+    with pytest.raises(PolicyInputError, match="overview"):
         gate.gate_mask(held_out.candidates)
-    with pytest.raises(VisionInputError, match="predict"):
-        SegmentationGate(object())
+    assert isinstance(segmenter, Segmenter)
+    described = segmenter.describe()  # what the gate's record event reports of it
+    assert described["type"] == "ParticleSegmenter" and described["train_time_s"] > 0
+    assert 0.0 <= described["train_metrics"]["iou"] <= 1.0
