@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from drivers import Axis, Capabilities, Frame, InvalidArgument, ProbeState, Timeout
-from policies import Posterior
+from policies import PolicyBase, Posterior, Selection
 from agent.surrogates.protocol import SurrogateBase
 
 
@@ -129,14 +129,11 @@ class NearestSurrogate(SurrogateBase):
         self.n_fits = int(state["n_fits"])
 
 
-class GreedyUCB:
-    needs_model = True
-    last_reason = ""
-
+class GreedyUCB(PolicyBase):
     def select(self, posterior, state, q=1):
         score = posterior.mean + 2.0 * posterior.std + 1e-9 * state.rng.random(posterior.n)
         score[~state.available] = -np.inf
-        return np.argsort(-score)[:q]
+        return Selection(np.argsort(-score)[:q], "acquisition")
 
 
 @pytest.fixture
