@@ -199,7 +199,7 @@ def _log_ei_select(posterior: Any, measured: np.ndarray, y: np.ndarray, data: Be
                            grid_shape=data.candidates.grid_shape,
                            yx_px=data.candidates.yx_px.astype(np.float64), step=step, rng=rng,
                            maximize=True)
-    return int(LogEI().select(posterior, state, 1)[0])
+    return int(LogEI().select(posterior, state, 1).indices[0])
 
 
 def _top_found(data: BenchData, picks: list[int]) -> int:
