@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-import math
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
+
+from drivers import validation
 
 from .errors import InvalidRewardConfig
 
@@ -12,10 +14,7 @@ __all__ = ["choice", "units_arg", "positive", "odd_window"]
 
 def choice(value: Any, allowed: Iterable[str], field: str, owner: str) -> str:
     """``value`` if it is one of ``allowed`` (strings), else :class:`InvalidRewardConfig`."""
-    options = tuple(allowed)
-    if not isinstance(value, str) or value not in options:
-        raise InvalidRewardConfig(f"{owner}.{field} must be one of {list(options)}, got {value!r}")
-    return value
+    return validation.choice(f"{owner}.{field}", value, allowed, error=InvalidRewardConfig)
 
 
 def units_arg(value: Any, owner: str) -> str:
@@ -27,14 +26,7 @@ def units_arg(value: Any, owner: str) -> str:
 
 def positive(value: Any, field: str, owner: str, allow_zero: bool = False) -> float:
     """A finite float > 0 (or >= 0 with ``allow_zero``)."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError) as exc:
-        raise InvalidRewardConfig(f"{owner}.{field} must be a number, got {value!r}") from exc
-    if not math.isfinite(v) or v < 0 or (v == 0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise InvalidRewardConfig(f"{owner}.{field} must be finite and {bound}, got {value!r}")
-    return v
+    return validation.positive(f"{owner}.{field}", value, allow_zero=allow_zero, error=InvalidRewardConfig)
 
 
 def odd_window(value: Any, field: str, owner: str) -> int:

@@ -1,62 +1,40 @@
-"""Argument checks shared by the emulators: each returns the cleaned value or raises
-:class:`drivers.InvalidArgument` naming the field and the accepted range.
+"""Argument checks of the emulators: :mod:`drivers.validation` raising :class:`drivers.InvalidArgument`
+(each returns the cleaned value or raises naming the field and the accepted range), plus the
+overview ``shape`` check that only the emulators need.
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
+from drivers import validation
 from drivers.errors import InvalidArgument
+from drivers.validation import is_number
 
 __all__ = ["finite", "integer", "is_number", "pair", "positive", "shape"]
 
 
-def is_number(value: object) -> bool:
-    """True for a real Python or NumPy number (``bool`` excluded)."""
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-
-
 def finite(name: str, value: object) -> float:
     """``value`` as a finite float."""
-    if not is_number(value) or not math.isfinite(float(value)):  # type: ignore[arg-type]
-        raise InvalidArgument(f"{name}={value!r} must be a finite number")
-    return float(value)  # type: ignore[arg-type]
+    return validation.finite(name, value, error=InvalidArgument)
 
 
 def positive(name: str, value: object, maximum: float | None = None,
              allow_zero: bool = False, unit: str = "") -> float:
     """``value`` as a float ``> 0`` (``>= 0`` with ``allow_zero``) and ``<= maximum`` if given;
     ``unit`` (e.g. ``" s"``) is appended to the bounds in the message."""
-    v = finite(name, value)
-    if v < 0.0 or (v == 0.0 and not allow_zero):
-        bound = ">= 0" if allow_zero else "> 0"
-        raise InvalidArgument(f"{name}={value!r} must be {bound}{unit}")
-    if maximum is not None and v > maximum:
-        raise InvalidArgument(f"{name}={value!r} exceeds the maximum {maximum!r}{unit}; "
-                              f"pass a value <= {maximum!r}")
-    return v
+    return validation.positive(name, value, allow_zero=allow_zero, maximum=maximum, unit=unit,
+                               error=InvalidArgument)
 
 
 def integer(name: str, value: object, lo: int, hi: int) -> int:
     """``value`` as an int in ``[lo, hi]`` (``bool`` refused)."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise InvalidArgument(f"{name}={value!r} must be an integer in [{lo}, {hi}]")
-    if not lo <= int(value) <= hi:
-        raise InvalidArgument(f"{name}={value!r} must lie in [{lo}, {hi}]")
-    return int(value)
+    return validation.integer(name, value, lo, hi, error=InvalidArgument)
 
 
 def pair(name: str, value: object) -> tuple[float, float]:
     """``value`` as a ``(y, x)`` pair of finite floats."""
-    try:
-        items = [float(v) for v in value]  # type: ignore[union-attr]
-    except (TypeError, ValueError):
-        raise InvalidArgument(f"{name}={value!r} must be a (y, x) pair of numbers") from None
-    if len(items) != 2 or not all(math.isfinite(v) for v in items):
-        raise InvalidArgument(f"{name}={value!r} must be a (y, x) pair of finite numbers")
-    return items[0], items[1]
+    return validation.pair(name, value, error=InvalidArgument)
 
 
 def shape(name: str, value: object, hi: int) -> tuple[int, int]:

@@ -11,6 +11,7 @@ from scipy.ndimage import gaussian_filter
 from drivers.emulator.base import A2_PER_M2, PointProbeEmulator, gaussian_sigma_px
 from drivers.emulator.sample import as_points
 from drivers.emulator.seeding import seeded_rng
+from drivers import validation
 from drivers.emulator.validation import finite, integer, positive
 from drivers.errors import InvalidArgument
 from drivers.frames import Axis, Frame
@@ -33,11 +34,7 @@ _SPIKE_SIZE = (0.5, 1.5)
 
 
 def _fraction(name: str, value: object, upper_open: bool = True) -> float:
-    v = finite(name, value)
-    if v < 0.0 or (v >= 1.0 if upper_open else v > 1.0):
-        bound = "[0, 1)" if upper_open else "[0, 1]"
-        raise InvalidArgument(f"{name}={value!r} must lie in {bound}")
-    return v
+    return validation.probability(name, value, hi_open=upper_open, error=InvalidArgument)
 
 
 class PFMEmulator(PointProbeEmulator):

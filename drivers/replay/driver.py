@@ -27,6 +27,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
+from .. import validation
 from ..errors import ConnectionLost, InvalidArgument, NotSupported, Timeout
 from ..frames import Axis, Capabilities, Frame, ProbeState
 from ..truth import evaluate_reward
@@ -77,23 +78,11 @@ def _pixel_size_pair(value: float | Sequence[float] | None) -> tuple[float, floa
 
 
 def _positive(name: str, value: float | None, allow_zero: bool = False) -> float:
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError) as exc:
-        raise InvalidArgument(f"{name}={value!r} must be a number") from exc
-    if not math.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
-        raise InvalidArgument(f"{name}={value!r} must be {'>= 0' if allow_zero else '> 0'}")
-    return number
+    return validation.positive(name, value, allow_zero=allow_zero, error=InvalidArgument)
 
 
 def _pair(name: str, value: Any) -> tuple[float, float]:
-    try:
-        items = [float(v) for v in value]
-    except (TypeError, ValueError) as exc:
-        raise InvalidArgument(f"{name}={value!r} must be a (y, x) pair of numbers") from exc
-    if len(items) != 2 or not all(math.isfinite(v) for v in items):
-        raise InvalidArgument(f"{name}={value!r} must be a (y, x) pair of finite numbers")
-    return items[0], items[1]
+    return validation.pair(name, value, error=InvalidArgument)
 
 
 class ReplayDriver:

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
 
+from drivers import validation
 from drivers.errors import (
     DriverError,
     InstrumentError,
@@ -64,13 +65,7 @@ class _Entry:
 
 
 def _finite_positive(name: str, value: Any) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError) as exc:
-        raise InvalidArgument(f"{name}={value!r} must be a number") from exc
-    if not (math.isfinite(number) and number > 0):
-        raise InvalidArgument(f"{name}={value!r} must be finite and > 0")
-    return number
+    return validation.positive(name, value, error=InvalidArgument)
 
 
 def _make_atexit_hook(ref: "weakref.ReferenceType[SafeDriver]") -> Callable[[], None]:

@@ -110,9 +110,9 @@ def test_peak_position_error_paths() -> None:
 
 
 def test_constructor_arguments_are_checked() -> None:
-    with pytest.raises(InvalidRewardConfig, match="background must be one of"):
+    with pytest.raises(InvalidRewardConfig, match="background=.* use one of"):
         BandIntensity([1.0, 2.0], background="quadratic")
-    with pytest.raises(InvalidRewardConfig, match="method must be one of"):
+    with pytest.raises(InvalidRewardConfig, match="method=.* use one of"):
         PeakPosition([1.0, 2.0], method="fit")
     with pytest.raises(InvalidRewardConfig, match="lo < hi"):
         PeakRatio([2.0, 1.0], [1.0, 2.0])

@@ -102,7 +102,7 @@ def test_negative_net_counts_are_clipped_to_zero() -> None:
         ({"lines": ["K", "L"]}, "two families"),
         ({"lines": ["Ka"]}, "neither a family"),
         ({"denominator": []}, "at least one element"),
-        ({"background": "spline"}, "background must be one of"),
+        ({"background": "spline"}, "background=.* use one of"),
         ({"width_keV": -0.1}, "width_keV"),
     ],
 )

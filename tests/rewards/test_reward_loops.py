@@ -151,7 +151,7 @@ def test_loop_error_paths() -> None:
 @pytest.mark.parametrize(
     "build, words",
     [
-        (lambda: CoerciveBias("both"), "which must be one of"),
+        (lambda: CoerciveBias("both"), "which=.* use one of"),
         (lambda: LoopArea(k=4), "odd integer"),
         (lambda: LoopArea(threshold=0), "threshold"),
         (lambda: LoopArea(despike="yes"), "despike must be true or false"),
