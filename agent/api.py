@@ -417,8 +417,11 @@ class Session:
                 raise InvalidArgument(f"position {position!r}: give a Suggestion, a candidate index or "
                                       f"(y, x) in metres")
             where = (float(yx[0]), float(yx[1]))
-        frame = Frame(np.asarray(spectrum, dtype=np.float64), (axis,), f"user-{exp.state.step}",
-                      {"dose_e": float(dose_e), "time_s": float(time_s)})
+        data = np.asarray(spectrum, dtype=np.float64)
+        if data.ndim != 1 or data.shape[0] != axis.size:
+            raise InvalidArgument(f"spectrum has shape {data.shape} but axis {axis.name!r} has {axis.size} "
+                                  f"values: give the (n_signal,) spectrum and its own axis")
+        frame = Frame(data, (axis,), f"user-{exp.state.step}", {"dose_e": float(dose_e), "time_s": float(time_s)})
         return exp.observe(where, frame)
 
     # ------------------------------------------------------------------ end
