@@ -93,6 +93,12 @@ def create_app(root: str | Path, poll_s: float = DEFAULT_POLL_S) -> dash.Dash:
             dcc.Dropdown(id="policy", options=policies, placeholder="policy", clearable=False,
                          style={"width": "180px", "display": "inline-block", "verticalAlign": "middle"}),
             _button("switch policy", "btn-policy", "#1864ab"),
+            html.Span("overview mouse:", style={"margin": "0 6px 0 14px"}),
+            dcc.RadioItems(id="mouse", options=[{"label": " drag a box to veto", "value": "veto"},
+                                                {"label": " click to force", "value": "force"},
+                                                {"label": " zoom", "value": "zoom"}],
+                           value="zoom", inline=True, inputStyle={"marginLeft": "8px"},
+                           style={"display": "inline-block"}),
             html.Span(id="pending-text", style={"margin": "0 8px"}),
             _button("send", "btn-send", "#5f3dc4"),
             html.Div(id="control-msg", style={"marginTop": "4px", "color": "#1864ab"}),
@@ -110,25 +116,26 @@ def create_app(root: str | Path, poll_s: float = DEFAULT_POLL_S) -> dash.Dash:
 
     @app.callback(Output("access", "children"),
                   *[Output(b, "disabled") for b in ("btn-pause", "btn-resume", "btn-stop", "btn-policy")],
-                  Input("url", "search"))
+                  Output("mouse", "style"), Input("url", "search"))
     def _access(search: str | None) -> tuple[Any, ...]:
         ok = authorised(search)
         text = ("controls enabled (opened with the run's token)" if ok else
                 f"read-only: open the URL printed by autoscope-dash (it ends with ?token=..., the token is in "
                 f"{root / 'dashboard.token'}) to steer the run")
-        return (text,) + (not ok,) * 4
+        return (text,) + (not ok,) * 4 + ({"display": "inline-block" if ok else "none"},)
 
     @app.callback(Output("rendered", "data"), Output("status", "children"), Output("overview", "figure"),
                   Output("maps", "figure"), Output("reward", "figure"), Output("discovery", "figure"),
                   Output("spectrum", "figure"), Output("events", "children"), Output("compare", "figure"),
-                  Input("tick", "n_intervals"), Input("run", "value"), Input("url", "search"),
+                  Input("tick", "n_intervals"), Input("run", "value"), Input("url", "search"), Input("mouse", "value"),
                   State("rendered", "data"))
-    def _update(_n: int | None, key: str | None, search: str | None, rendered: Any) -> tuple[Any, ...]:
+    def _update(_n: int | None, key: str | None, search: str | None, mouse: str | None,
+                rendered: Any) -> tuple[Any, ...]:
         view = runs.view(key)
         snap = view.poll()
-        editable = authorised(search)
+        mouse = mouse if authorised(search) else "zoom"
         others = [runs.view(k).poll() for k in runs.refresh()] if len(runs.refresh()) > 1 else []
-        stamp = [view.name, list(snap.version), editable, [list(s.version) for s in others]]
+        stamp = [view.name, list(snap.version), mouse, [list(s.version) for s in others]]
         if rendered == stamp:
             raise PreventUpdate
         paused = F.is_paused(snap)
@@ -140,7 +147,7 @@ def create_app(root: str | Path, poll_s: float = DEFAULT_POLL_S) -> dash.Dash:
                                                                                                "details")],
                                      className=f"event event-{r['kind']}") for r in F.event_rows(snap)])
         compare = F.comparison_figure(others) if others else dash.no_update
-        return (stamp, status, F.overview_figure(snap, editable), F.maps_figure(snap), F.reward_figure(snap),
+        return (stamp, status, F.overview_figure(snap, str(mouse)), F.maps_figure(snap), F.reward_figure(snap),
                 F.discovery_figure(snap), F.spectrum_figure(snap), events, compare)
 
     @app.callback(Output("pending", "data"), Output("pending-text", "children"), Output("btn-send", "disabled"),

@@ -32,7 +32,9 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def _port_taken(host: str, port: int) -> bool:
+    """Whether another server listens there (a port left in TIME_WAIT by a restart is free)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError:

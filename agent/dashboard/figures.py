@@ -93,9 +93,9 @@ def _maximize(snap: Snapshot) -> bool:
     return bool((snap.config.get("experiment") or {}).get("maximize", True))
 
 
-def overview_figure(snap: Snapshot, editable: bool) -> go.Figure:
+def overview_figure(snap: Snapshot, mouse: str = "zoom") -> go.Figure:
     """The overview image with the measured path, the latest, in-flight and planned points and the
-    vetoed boxes; drag a rectangle to veto, click to force (when ``editable``)."""
+    vetoed boxes. ``mouse``: ``"veto"`` (drag a rectangle), ``"force"`` (click a point) or ``"zoom"``."""
     f = Frame2D(snap)
     fig = go.Figure()
     if snap.overview is not None:
@@ -137,10 +137,10 @@ def overview_figure(snap: Snapshot, editable: bool) -> go.Figure:
             y0, y1, x0, x1 = (float(v) for v in ev.get("args", [0, 0, 0, 0])[:4])
             fig.add_shape(type="rect", x0=f.x(x0), x1=f.x(x1), y0=f.y(y0), y1=f.y(y1),
                           line=dict(color="red", width=2, dash="dot"), fillcolor="rgba(255,0,0,0.12)")
-    fig.update_layout(title="overview: measured path" + ("" if planned_points(snap) != (None, None) or not snap.rows
-                                                          else " (in-flight/planned points not journaled)"),
+    recorded = any(ev.get("kind") == "decision" for ev in snap.events) or not snap.rows
+    fig.update_layout(title="overview" + ("" if recorded else " (the run journals no in-flight point)"),
                       margin=_MARGIN, height=480, legend=dict(orientation="h", y=-0.12),
-                      dragmode="drawrect" if editable else "zoom", uirevision=snap.name,
+                      dragmode="drawrect" if mouse == "veto" else "zoom", uirevision=snap.name,
                       newshape=dict(line=dict(color="red", width=2), fillcolor="rgba(255,0,0,0.15)"),
                       xaxis=dict(title=f"x ({f.unit})", constrain="domain"),
                       yaxis=dict(title=f"y ({f.unit})", autorange="reversed", scaleanchor="x"))

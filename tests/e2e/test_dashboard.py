@@ -79,9 +79,9 @@ def test_figures_label_the_reward_shade_its_window_and_compare_with_random(tmp_p
     assert [(s.x0, s.x1) for s in spec.layout.shapes] == [(1.5, 2.4)]
     curve, rand = F.discovery(snap)
     assert curve[0] == 1.0 and rand[-1] == pytest.approx(3 / 20)  # the top 1 % of 20 is candidate 19
-    overview = F.overview_figure(snap, editable=True)
+    overview = F.overview_figure(snap, "veto")
     assert overview.layout.dragmode == "drawrect" and overview.layout.xaxis.title.text == "x (nm)"
-    assert F.overview_figure(snap, editable=False).layout.dragmode == "zoom"
+    assert F.overview_figure(snap, "force").layout.dragmode == "zoom"
     maps = F.maps_figure(snap)  # truth only (no predicted maps yet), colour bar names the reward
     assert [t.name for t in maps.data] == ["truth"] and "BandIntensity" in maps.layout.coloraxis.colorbar.title.text
 

@@ -3,9 +3,10 @@
 A real run (emulator on its real clock, policy=random, slow enough to still be running) and
 ``autoscope-dash`` on a free port: the page loads with every script from 127.0.0.1, each new
 journaled measurement appears on the page (latency from the journal line to the page's step count,
-median and max printed and kept in ``latency.json``), a click on "pause" reaches the run and is
-recorded as an intervention in its journal and record, and a page opened without the token is
-read-only. The screenshot and figures go to ``$AUTOSCOPE_ARTEFACTS`` (default ``tests/artefacts/``).
+median and max printed and kept in ``dashboard_latency.json``), a click on "pause" reaches the run
+and is recorded as an intervention in its journal and record, so are a veto dragged on the overview
+and a force clicked on it, and a page opened without the token is read-only. The screenshot
+(``dashboard.png``) and the figures go to ``$AUTOSCOPE_ARTEFACTS`` (default ``tests/artefacts/``).
 
 Skips (with the reason) where chromium/chromedriver are not installed (``make install-browser``),
 except under CI=true, where a missing browser fails the test: CI installs it (.ci/install-browser).
@@ -219,8 +220,34 @@ def test_dashboard_in_chromium_shows_new_measurements_and_pauses_the_run(live_ru
         _wait(lambda: "paused" in browser.find_element(By.ID, "status-state").text, 10, "the page to say paused")
         _wait(lambda: "intervention" in browser.find_element(By.ID, "events").text, 10, "the event list")
         n_paused = len(watcher.seen)
-        time.sleep(2.0)
+
+        # veto: drag a box on the overview, send; force: click a point, send (the loop applies both while paused)
+        from selenium.webdriver.common.action_chains import ActionChains
+
+        def overview_mouse(mode: str):
+            browser.find_element(By.CSS_SELECTOR, f"#mouse input[value='{mode}']").click()
+            _wait(lambda: browser.execute_script(
+                "return document.getElementById('overview').querySelector('.js-plotly-plot')"
+                ".layout.dragmode") == ("drawrect" if mode == "veto" else "zoom"), 10, f"mouse mode {mode}")
+            return browser.find_element(By.CSS_SELECTOR, "#overview .nsewdrag")
+
+        def send(verb: str):
+            _wait(lambda: f"pending: {verb}" in browser.find_element(By.ID, "pending-text").text, 10,
+                  f"the pending {verb}")
+            browser.find_element(By.ID, "btn-send").click()
+            _wait(lambda: f"sent {verb}" in browser.find_element(By.ID, "control-msg").text, 10, f"{verb} to be sent")
+            _wait(lambda: any(e.get("kind") == "intervention" and e.get("verb") == verb and e.get("outcome") ==
+                              "applied" for e in _events(run_dir / "journal.jsonl")), 30, f"the loop to apply {verb}")
+
+        layer = overview_mouse("veto")
+        ActionChains(browser).move_to_element_with_offset(layer, -80, -80).click_and_hold() \
+            .move_by_offset(30, 30).move_by_offset(30, 30).release().perform()
+        send("veto")
+        layer = overview_mouse("force")
+        ActionChains(browser).move_to_element_with_offset(layer, 60, 50).click().perform()
+        send("force")
         assert len(watcher.seen) <= n_paused + 1, "the run went on measuring after pause"
+        time.sleep(1.5)  # the vetoed box is drawn
         browser.save_screenshot(str(ARTEFACTS / "dashboard.png"))
 
         # a page without the token is read-only
@@ -245,4 +272,4 @@ def test_dashboard_in_chromium_shows_new_measurements_and_pauses_the_run(live_ru
     with h5py.File(run_dir / "record.h5", "r", locking=False) as h5:
         events = [json.loads(v) for v in h5["events"][...]]
     verbs = [e.get("verb") for e in events if e.get("kind") == "intervention" and e.get("outcome") == "applied"]
-    assert verbs[:2] == ["pause", "stop"], events
+    assert verbs == ["pause", "veto", "force", "stop"], events
