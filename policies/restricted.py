@@ -158,3 +158,7 @@ class SegmentationGate(CandidateGate):
         """(n,) bool over ``candidates`` (gate protocol); needs the ``overview`` frame."""
         _, self.last_mask = segment_overview("SegmentationGate", self.segmenter, overview)
         return restrict_candidates(candidates, self.last_mask, self.mode, self.distance_px)
+
+    def describe(self) -> dict[str, Any]:
+        """The gate and its segmenter (type, training time and figures), for the run's record."""
+        return {"gate": type(self).__name__, "segmenter": self.segmenter.describe()}

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from policies import UCB, CostAware, LogEI, Posterior, RandomPolicy, SelectionState, candidate_costs
+from policies import UCB, CostAware, LogEI, Posterior, RandomPolicy, SelectionState, Thompson, candidate_costs
 from policies.errors import PolicyConfigError
 
 
@@ -46,5 +46,18 @@ def test_dose_cost_avoids_an_irradiated_neighbourhood():
 def test_needs_acquisition_values():
     with pytest.raises(PolicyConfigError, match="acquisition"):
         CostAware(RandomPolicy())
+    with pytest.raises(PolicyConfigError, match="acquisition"):  # declares has_acquisition = False
+        CostAware(Thompson())
     with pytest.raises(PolicyConfigError, match="travel_s_per_m"):
         CostAware(LogEI(), travel_s_per_m=-1)
+
+
+def test_exploration_fallback_keeps_the_wrapped_reason_and_reports_costs():
+    post = Posterior(np.array([0, 1.0, 1.0, 1.0, 1.05]), np.full(5, 0.2))
+    st = _state(probe=0)
+    st.y_measured = np.zeros(0)  # nothing measured: log-EI has no values and explores
+    policy = CostAware(LogEI(), travel_s_per_m=1e7)
+    selection = policy.select(post, st)
+    assert selection.reason == "explore: nothing measured" and selection.phase == "explore"
+    assert selection.costs_s is not None and selection.costs_s.shape == (5,)
+    np.testing.assert_allclose(selection.costs_s, policy.costs(st))
