@@ -19,7 +19,7 @@ import yaml
 
 from drivers.frames import Axis, Frame
 
-from .record import Record, RecordError, axis_from_dict
+from .record import STEP_FIELDS, Record, RecordError, axis_from_dict
 
 __all__ = ["RewardInfo", "RunResult", "reward_info"]
 
@@ -72,6 +72,14 @@ def reward_info(node: dict[str, Any] | None) -> RewardInfo:
         windows.append((onset, onset + float(node["integration_width_eV"])))
     return RewardInfo(name=target.rsplit(".", 1)[-1], units=str(node.get("value_units", "") or ""),
                       axis_units=str(node.get("units", "") or ""), windows=tuple(windows))
+
+
+def _reward(attrs: Any, config: dict[str, Any]) -> RewardInfo:
+    """The reward's description: name and value units as the record states them (``@reward_name``,
+    ``@reward_units``, where the run knew them), windows from the config."""
+    info = reward_info(config.get("reward"))
+    name, units = str(attrs.get("reward_name", "") or ""), str(attrs.get("reward_units", "") or "")
+    return RewardInfo(name or info.name, units or info.units, info.axis_units, info.windows)
 
 
 def _target_name(node: Any) -> str | None:
@@ -130,14 +138,14 @@ class RunResult:
         meta = json.loads(ov.attrs.get("metadata", "{}"))
         overview = Frame(np.asarray(ov["image"][...]), axes, str(ov.attrs.get("frame_id", "")), meta)
         c = h5["candidates"]
-        columns = {name: np.asarray(h5["steps"][name][...]) for name in h5["steps"]}
-        if "phase" in columns or "reason" in columns:
-            for name in ("phase", "reason"):
-                columns[name] = np.array([v.decode() if isinstance(v, bytes) else str(v)
-                                          for v in columns.get(name, [])], dtype=object)
+        columns = {name: np.asarray(record.column(name)) for name in STEP_FIELDS}
+        for name in ("phase", "reason"):
+            columns[name] = np.array([v.decode() if isinstance(v, bytes) else str(v) for v in columns[name]],
+                                     dtype=object)
         m = len(record)
-        columns.setdefault("spectrum", np.zeros((m, 0)))
-        columns.setdefault("objectives", np.zeros((m, 0)))
+        for name in ("spectrum", "objectives"):
+            data = np.asarray(record.column(name), dtype=np.float64)
+            columns[name] = data if data.shape[0] == m else np.zeros((m, 0))
         raw_axis = h5["steps"].attrs.get("signal_axis")
         maps = {name: np.asarray(h5["maps"][name][...]) for name in h5["maps"]} if "maps" in h5 else {}
         return cls(
@@ -152,7 +160,7 @@ class RunResult:
             truth=record.truth,
             maps=maps,
             events=record.events(),
-            reward=reward_info((config or {}).get("reward") if isinstance(config, dict) else None),
+            reward=_reward(h5.attrs, config if isinstance(config, dict) else {}),
             wall_time_s=wall_time_s,
         )
 
