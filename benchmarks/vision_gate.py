@@ -41,10 +41,10 @@ from agent.vision import (  # noqa: E402
     emulator_view,
     fbeta_scores,
     particle_dataset_from_emulator,
-    top_labels,
     train_gate_on_emulator,
     train_particle_classifier_on_emulator,
 )
+from drivers.emulator.labels import top_labels  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 METRICS = ("precision", "recall", "f_beta", "auroc")

@@ -308,7 +308,7 @@ def _neighbours(labels: np.ndarray, n: int, yx: np.ndarray, sampling: tuple[floa
                       ("second_solidity", "solidity"), ("second_intensity", "intensity")):
         out[name] = table[key][second] if len(ks) > 1 else np.zeros(len(yx))
     pixel = float(np.mean(sampling))
-    for k, l in enumerate((4, 8, 16)):
+    for level, l in enumerate((4, 8, 16)):
         # at least 2, 4, 8 px, for the same reason as the context scales
-        out[f"proximity_l{l}nm"] = np.exp(-dist / max(l, 2.0 ** (k + 1) * pixel)).sum(axis=0)
+        out[f"proximity_l{l}nm"] = np.exp(-dist / max(l, 2.0 ** (level + 1) * pixel)).sum(axis=0)
     return out

@@ -54,6 +54,7 @@ def emulator_sets(seeds: list[int], overrides: list[str], progress: bool = True)
     from agent.candidates import make_candidates
     from agent.settings import ExperimentSettings
     from drivers.protocol import GroundTruth
+    from rewards import evaluate_at, first_objective
 
     sets = []
     for seed in tqdm(seeds, desc="emulator specimens", disable=not progress, leave=False):
@@ -61,7 +62,8 @@ def emulator_sets(seeds: list[int], overrides: list[str], progress: bool = True)
             cfg = compose(config_name="config", overrides=[*overrides, f"seed={seed}"])
         driver = instantiate(cfg.driver)
         reward = instantiate(cfg.reward)
-        if not isinstance(driver, GroundTruth):
+        oracle = driver if isinstance(driver, GroundTruth) else None
+        if oracle is None:
             raise PretrainedModelError(
                 f"driver {type(driver).__name__} has no noise-free ground truth; pretrain on an emulator "
                 "(driver=emulator|pfm_emulator|fourd_emulator) or on run folders (--runs)")
@@ -71,9 +73,7 @@ def emulator_sets(seeds: list[int], overrides: list[str], progress: bool = True)
         frame = driver.acquire_overview(ov.fov_m, shape, ov.dwell_s, ov.detector)
         cand = make_candidates(frame, c.window_px, c.stride_px, c.margin_px, c.normalise)
         feats = structure_features(cand.image, cand.yx_px, cand.pixel_m)
-        truth = np.asarray(driver.ground_truth(reward, cand.yx_m), dtype=np.float64)
-        if truth.ndim > 1:
-            truth = truth[:, 0]
+        truth = first_objective(evaluate_at(reward, oracle.expected_spectra, oracle.signal_axis, cand.yx_m))
         sets.append(TrainingSet(feats.values, truth, f"emulator seed {seed}"))
         driver.close()
     return sets
@@ -93,7 +93,9 @@ def run_sets(run_dirs: list[Path]) -> list[TrainingSet]:
         rows = read_journal(run / "journal.jsonl")
         yx = np.array([r.yx_px for r in rows], dtype=np.int64).reshape(-1, 2)
         y = np.array([r.reward for r in rows], dtype=np.float64)
-        pixel = tuple(abs(a.scale) if a.units == "m" else float("nan") for a in frame.axes)
+        ay, ax = frame.axes[0], frame.axes[1]
+        pixel = (abs(ay.scale) if ay.units == "m" else float("nan"),
+                 abs(ax.scale) if ax.units == "m" else float("nan"))
         feats = structure_features(np.asarray(frame.data, dtype=np.float64), yx, pixel)
         sets.append(TrainingSet(feats.values, y, str(run)))
     return sets
@@ -106,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=Path, nargs="*", default=[], help="run folders to learn from")
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--seed", type=int, default=0, help="network initialisation and batch order")
-    ap.add_argument("overrides", nargs="*", help="Hydra overrides of the emulator config (driver=..., reward.window_eV=...)")
+    ap.add_argument("overrides", nargs="*",
+                    help="Hydra overrides of the emulator config (driver=..., reward.window_eV=...)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:

@@ -105,7 +105,7 @@ class StructurePropertyModel:
     # ------------------------------------------------------------------ training
     def fit(self, sets: Sequence[TrainingSet], epochs: int = 30, batch: int = 1024, lr: float = 3e-3,
             weight_decay: float = 1e-5, seed: int = 0, progress: bool = True,
-            threads: int = 1) -> "StructurePropertyModel":
+            threads: int = 1) -> StructurePropertyModel:
         """Train on several specimens (targets standardised per specimen); deterministic for a
         seed and thread count. The network trains in float32 (2-3x faster here) and is stored in
         float64."""
@@ -181,7 +181,7 @@ class StructurePropertyModel:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "StructurePropertyModel":
+    def load(cls, path: str | Path) -> StructurePropertyModel:
         """Read a file written by :meth:`save` (``PretrainedModelError`` naming the fix otherwise)."""
         path = Path(path)
         if not path.is_file():

@@ -26,6 +26,7 @@ from drivers.emulator.labels import (
     top_labels,
 )
 from drivers.frames import Frame
+from rewards import evaluate_at, first_objective
 
 from .errors import VisionConfigError
 from .particles import FEATURE_NAMES, component_kinds, particle_features
@@ -72,12 +73,15 @@ class EmulatorView:
         return label_positions(self.emulator, self.candidates.yx_m, rule, distance_m)
 
     def reward_truth(self, reward: Any) -> np.ndarray:
-        """(n,) float64 noise-free value of ``reward`` at every candidate (the emulator's
-        ``ground_truth``: the measured target without shot noise)."""
+        """(n,) float64 noise-free value of ``reward`` at every candidate (its first objective for
+        a vector reward): the reward of the emulator's expected spectra, the measured target
+        without shot noise; NaN where the reward fails."""
         if reward is None or not callable(reward):
             raise VisionConfigError("reward labels need the reward (a callable spectrum -> value), "
                                     f"got {type(reward).__name__}")
-        return np.asarray(self.emulator.ground_truth(reward, self.candidates.yx_m), np.float64)
+        em = self.emulator
+        return first_objective(evaluate_at(reward, em.expected_spectra, em.signal_axis,
+                                           self.candidates.yx_m))
 
     def reward_labels(self, reward: Any, top_fraction: float = 0.05) -> np.ndarray:
         """(n,) bool: the candidates in the top ``top_fraction`` of :meth:`reward_truth` (maximised;
