@@ -6,15 +6,11 @@ values is the reward's business (:func:`rewards.evaluate_at`), so nothing here k
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Iterable
 from typing import Any
-
-import numpy as np
 
 from .protocol import Driver, GroundTruth, Wrapper
 
-__all__ = ["truth_source", "evaluate_reward"]
+__all__ = ["truth_source"]
 
 _MAX_WRAPPERS = 8
 
@@ -34,37 +30,3 @@ def truth_source(driver: Driver | None) -> GroundTruth | None:
             return None
         current = current.inner
     return None
-
-
-def evaluate_reward(
-    reward: Callable[[np.ndarray, Any], Any],
-    spectra: Iterable[np.ndarray],
-    axis: Any,
-    catch: tuple[type[BaseException], ...] = (ValueError, ArithmeticError),
-) -> tuple[np.ndarray, list[tuple[int, BaseException]]]:
-    """Deprecated (only the ``ground_truth(reward, yx_m)`` shims use it until their callers move to
-    :func:`rewards.evaluate_at`): ``reward(spectrum, axis)`` for each spectrum -> ``(values,
-    failures)``, ``(n,)`` or ``(n, k)`` float64, NaN where the reward raised one of ``catch``."""
-    out: list[np.ndarray | None] = []
-    failures: list[tuple[int, BaseException]] = []
-    width = None
-    for i, spectrum in enumerate(spectra):
-        try:
-            value = np.atleast_1d(np.asarray(reward(np.asarray(spectrum, np.float64), axis), np.float64))
-        except catch as err:
-            failures.append((i, err))
-            out.append(None)
-            continue
-        if value.ndim != 1:
-            raise ValueError(f"reward {reward!r} returned shape {value.shape}; expected a scalar or (k,)")
-        if width is None:
-            width = value.size
-        elif value.size != width:
-            raise ValueError(f"reward {reward!r} returned {value.size} values here and {width} before")
-        out.append(value)
-    k = width or 1
-    values = np.full((len(out), k), math.nan)
-    for i, v in enumerate(out):
-        if v is not None:
-            values[i] = v
-    return (values[:, 0] if k == 1 else values), failures

@@ -42,7 +42,6 @@ import numpy as np
 
 from drivers.errors import Aborted, ConnectionLost, InvalidArgument, NotSupported, Timeout
 from drivers.frames import Axis, Capabilities, Frame, ProbeState
-from drivers.truth import evaluate_reward
 
 from .clock import CLOCK_KINDS, make_clock
 from .physics import E_CHARGE_C
@@ -54,9 +53,6 @@ __all__ = ["A2_PER_M2", "ElectronProbeEmulator", "PointProbeEmulator", "gaussian
 
 A2_PER_M2 = 1e20
 """Square angstroms per square metre."""
-
-_Reward = Callable[[np.ndarray, Axis], float]
-
 
 class PointProbeEmulator:
     """Instrument life cycle of an emulated point-probe microscope (see the module docstring).
@@ -453,18 +449,6 @@ class PointProbeEmulator:
         if pts.shape[0] != 1:
             raise InvalidArgument(f"{verb} takes one (y, x) position, got {pts.shape[0]}{hint}")
         return pts
-
-    def _chunked_truth(self, reward: _Reward, pts: np.ndarray,
-                       expected: Callable[[np.ndarray], np.ndarray], chunk: int) -> np.ndarray:
-        """Deprecated ``ground_truth`` shim (callers move to :func:`rewards.evaluate_at` over
-        :meth:`expected_spectra`): ``reward(signal, _axis)`` of ``expected(block)`` over ``pts:
-        (n, 2)`` in blocks of ``chunk`` points -> ``(n,)`` (``(n, k)`` for a vector reward); NaN
-        where the reward raises a ``ValueError`` (``rewards.RewardError`` is one)."""
-        blocks = []
-        for start in range(0, pts.shape[0], chunk):
-            block = expected(pts[start:start + chunk])
-            blocks.append(evaluate_reward(reward, block, self._axis, catch=(ValueError,))[0])
-        return np.concatenate(blocks, axis=0) if blocks else np.empty(0)
 
     # -- internals ---------------------------------------------------------------------------
     def _drift_offset_m(self) -> tuple[float, float]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from scipy.ndimage import gaussian_filter
@@ -25,7 +25,6 @@ EDGE_BAND_EV: tuple[float, float] = (1.5, 2.4)
 """Energy window (eV) that isolates the low-energy corner/edge dipole band (see the class docs)."""
 
 _FWHM_TO_SIGMA = 1.0 / (2.0 * math.sqrt(2.0 * math.log(2.0)))
-_GROUND_TRUTH_CHUNK = 2048
 
 
 class PlasmonEmulator(ElectronProbeEmulator):
@@ -61,7 +60,7 @@ class PlasmonEmulator(ElectronProbeEmulator):
     **Lifecycle.** The beam is blanked except during an acquisition (and after an explicit
     ``unblank()`` until the next acquisition ends). After ``close()`` every instrument verb raises
     ``ConnectionLost``; ``close()`` itself may be called again, and the ground-truth helpers
-    (``expected_spectrum``, ``ground_truth``, ``mode_summary``) keep working for scoring.
+    (``expected_spectrum``, ``expected_spectra``, ``mode_summary``) keep working for scoring.
 
     Args:
         seed: seed of the sample and of all noise (int >= 0).
@@ -249,18 +248,6 @@ class PlasmonEmulator(ElectronProbeEmulator):
         pts = as_points(yx_m)
         exposure = self._gt_exposure(exposure_s)
         return self.electrons(exposure) * self._model.probabilities(pts)
-
-    def ground_truth(self, reward: Callable[[np.ndarray, Axis], float],
-                     yx_m: Sequence[tuple[float, float]] | np.ndarray,
-                     exposure_s: float | None = None) -> np.ndarray:
-        """``reward(spectrum, axis)`` of the noise-free spectrum at each ``yx_m: (n, 2)`` metres
-        -> ``(n,)`` float64 (``(n, k)`` for a vector reward). A reward that raises
-        :class:`rewards.RewardError` gives NaN there."""
-        pts = as_points(yx_m)
-        exposure = self._gt_exposure(exposure_s)
-        return self._chunked_truth(reward, pts,
-                                   lambda block: self.expected_spectra(block, exposure),
-                                   _GROUND_TRUTH_CHUNK)
 
     def mode_summary(self) -> list[dict[str, Any]]:
         """One dict per plasmon mode: ``particle`` (index), ``particle_kind``, ``kind``,

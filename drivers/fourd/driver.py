@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from scipy.ndimage import gaussian_filter
@@ -23,7 +23,6 @@ __all__ = ["FourDSTEMEmulator", "FOURD_IMAGE_DETECTORS", "FOURD_CAMERAS"]
 FOURD_IMAGE_DETECTORS: tuple[str, ...] = ("HAADF", "ADF", "BF")
 FOURD_CAMERAS: tuple[str, ...] = ("4D",)
 
-_GROUND_TRUTH_CHUNK = 1024
 _MIN_EDGE_PX = 0.7
 _HALO_CLEARANCE = 4.0
 
@@ -334,15 +333,3 @@ class FourDSTEMEmulator(ElectronProbeEmulator):
         pts = as_points(yx_m)
         patterns = self._expected_patterns(pts, self._gt_exposure(exposure_s))
         return patterns.reshape(pts.shape[0], -1)
-
-    def ground_truth(self, reward: Callable[[np.ndarray, Axis], float],
-                     yx_m: Sequence[tuple[float, float]] | np.ndarray,
-                     exposure_s: float | None = None) -> np.ndarray:
-        """``reward(pattern, pattern_axis)`` of the noise-free flattened pattern at each ``yx_m:
-        (n, 2)`` metres -> ``(n,)`` float64 (``(n, k)`` for a vector reward). A reward that raises
-        :class:`rewards.RewardError` gives NaN there."""
-        pts = as_points(yx_m)
-        exposure = self._gt_exposure(exposure_s)
-        return self._chunked_truth(reward, pts,
-                                   lambda block: self.expected_spectra(block, exposure),
-                                   _GROUND_TRUTH_CHUNK)

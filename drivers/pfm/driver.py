@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from scipy.ndimage import gaussian_filter
@@ -26,7 +26,6 @@ PFM_SPECTROMETERS: tuple[str, ...] = ("PFM",)
 PFM_OVERVIEW_UNITS: dict[str, str] = {"topography": "m", "amplitude": "pm", "phase": "deg"}
 """Units of each overview channel's values."""
 
-_GROUND_TRUTH_CHUNK = 4096
 _TEXTURE_WAVES = 24
 _TEXTURE_WAVELENGTH_M = (50e-9, 600e-9)
 _PHASE_OFFSET_DEG = 90.0
@@ -381,14 +380,6 @@ class PFMEmulator(PointProbeEmulator):
         """Noise-free loops at ``yx_m: (n, 2)`` metres -> ``(n, n_steps)`` float64 pm (the loop
         does not depend on the exposure; only its noise does)."""
         return loop_response(self._axis.values, self.loop_parameters(yx_m))
-
-    def ground_truth(self, reward: Callable[[np.ndarray, Axis], float],
-                     yx_m: Sequence[tuple[float, float]] | np.ndarray) -> np.ndarray:
-        """``reward(loop, bias_axis)`` of the noise-free loop at each ``yx_m: (n, 2)`` metres ->
-        ``(n,)`` float64 (``(n, k)`` for a vector reward). A reward that raises
-        :class:`rewards.RewardError` gives NaN there."""
-        return self._chunked_truth(reward, as_points(yx_m), self.expected_spectra,
-                                   _GROUND_TRUTH_CHUNK)
 
 
 def _surface_texture(seed: int, roughness_m: float) -> np.ndarray:

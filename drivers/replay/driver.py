@@ -23,14 +23,13 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from .. import validation
 from ..errors import ConnectionLost, InvalidArgument, NotSupported, Timeout
 from ..frames import Axis, Capabilities, Frame, ProbeState
-from ..truth import evaluate_reward
 from .calibration import frac_from_value, pixel_from_frac, spatial_axes
 from .denoise import check_denoise, denoise_cube
 from .hyperspy_io import load_hyperspy
@@ -41,8 +40,6 @@ from .thinning import thin_counts
 __all__ = ["ReplayDriver", "ReplayProbeState"]
 
 log = logging.getLogger(__name__)
-
-RewardFn = Callable[[np.ndarray, Axis], float]
 
 _DEFAULT_IMAGE_DETECTOR = "HAADF"
 _DEFAULT_SPECTRUM_DETECTOR = "EELS"
@@ -634,13 +631,6 @@ class ReplayDriver:
         """
         pixels = self.pixels_of(yx_m)
         return self.denoised_cube()[pixels[:, 0], pixels[:, 1]].astype(np.float64)
-
-    def ground_truth(self, reward: RewardFn, yx_m: Sequence[tuple[float, float]] | np.ndarray) -> np.ndarray:
-        """Deprecated (use :func:`rewards.evaluate_at` over :meth:`expected_spectra`): ``reward`` on
-        the denoised cube at the nearest pixel of each position -> (n,) float64, NaN where it raised
-        ValueError or ArithmeticError."""
-        return evaluate_reward(reward, self.expected_spectra(np.asarray(yx_m, dtype=np.float64)),
-                               self.signal_axis)[0]
 
     def __repr__(self) -> str:
         ny, nx = self.shape_px

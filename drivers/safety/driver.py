@@ -294,7 +294,7 @@ class SafeDriver:
             self._check_open()
             caps = self._run("capabilities", lambda d: d.capabilities(), self.limits.default_timeout_s)
             max_fov = caps.max_fov_m if self.limits.max_fov_m is None else min(caps.max_fov_m, self.limits.max_fov_m)
-            # only the optional verbs this wrapper passes on (an emulator's ground_truth stays on .inner)
+            # only the optional verbs this wrapper passes on (the ground truth stays on .inner: drivers.truth_source)
             verbs = tuple(v for v in ("state", "move_stage") if getattr(self.inner, v, None) is not None)
             result = Capabilities(
                 detectors=caps.detectors,

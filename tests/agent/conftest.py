@@ -85,9 +85,6 @@ class FakeDriver:
             out.append(5.0 + height * np.exp(-((self.energy.values - 1.5) ** 2) / 0.1))
         return np.asarray(out)
 
-    def ground_truth(self, reward, yx_m):  # deprecated shim until the loop uses expected_spectra
-        return np.asarray([reward(s, self.energy) for s in self.expected_spectra(yx_m)])
-
 
 def peak_reward(spectrum, axis):
     """Integrated counts between 1 and 2 eV (a minimal band intensity)."""

@@ -133,7 +133,7 @@ def test_k_consecutive_unusable_measurements_stop_the_run(tmp_path):
         raise RewardError("no edge here")
 
     class NoTruth(AxisDriver):
-        ground_truth = None
+        expected_spectra = None  # no noise-free truth, as on a real instrument
 
     exp = Experiment(NoTruth(), broken, NearestSurrogate(), GreedyUCB(),
                      _settings(steps=40, max_consecutive_failures=4), tmp_path / "k", seed=0)

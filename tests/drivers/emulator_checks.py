@@ -85,4 +85,6 @@ def run_ten_steps(driver: Any, reward: Any, experiment: str, tmp_path: Path
         record = {column: h5[f"steps/{column}"][...] for column in ("spectrum", "reward", "index")}
         record["truth"] = h5["candidates/truth"][...]
         signal_axis = h5["steps"].attrs["signal_axis"]
+    if isinstance(signal_axis, bytes):  # a fixed-length HDF5 string attribute reads back as bytes
+        signal_axis = signal_axis.decode()
     return summary, record, signal_axis
