@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -49,7 +50,7 @@ __all__ = ["Run", "Session", "StepUpdate", "Suggestion", "UserInstrument", "comp
 _INSTRUMENT_OVERVIEW = "instrument_overview.npz"
 
 
-def compose(*overrides: str) -> "DictConfig":
+def compose(*overrides: str) -> DictConfig:
     """The ``autoscope`` configuration with command-line style ``overrides`` (``"policy=ucb"``,
     ``"experiment.steps=20"``), resolved exactly as the console script composes it."""
     from hydra import compose as hydra_compose
@@ -91,7 +92,7 @@ class StepUpdate:
     grid_yx_m: np.ndarray
 
 
-def _update(exp: "Experiment", rows: Sequence[StepRow]) -> StepUpdate:
+def _update(exp: Experiment, rows: Sequence[StepRow]) -> StepUpdate:
     cand = exp.candidates
     assert cand is not None
     post = exp.last_posterior
@@ -124,7 +125,7 @@ class Run:
                               f"journal.jsonl, record.h5)")
 
     @classmethod
-    def load(cls, path: str | Path) -> "Run":
+    def load(cls, path: str | Path) -> Run:
         """Reload a run from its folder (the object :func:`run_experiment` and :meth:`Session.finish` return)."""
         return cls(path)
 
@@ -144,7 +145,7 @@ class Run:
         path = self.path / "summary.json"
         return json.loads(path.read_text()) if path.exists() else summarise(self.record)
 
-    def plot(self, out_dir: str | Path | None = None) -> "PlotSet":
+    def plot(self, out_dir: str | Path | None = None) -> PlotSet:
         """Rebuild every plot from the record into ``out_dir`` (default: the run's ``plots/``); in a
         notebook the returned set shows them."""
         from .plots import plot_run
@@ -162,7 +163,7 @@ class Run:
         return f"Run({str(self.path)!r})"
 
 
-class PlotSet(list):  # type: ignore[type-arg]
+class PlotSet(list[Path]):
     """The paths of a run's plots; a notebook shows them as images."""
 
     def _repr_html_(self) -> str:
@@ -284,14 +285,14 @@ class Session:
     :meth:`start` or :meth:`resume`.
     """
 
-    def __init__(self, exp: "Experiment") -> None:
+    def __init__(self, exp: Experiment) -> None:
         self._exp = exp
         self._finished: Run | None = None
 
     # ------------------------------------------------------------------ construction
     @classmethod
     def start(cls, overview: Frame, *overrides: str, out_dir: str | Path | None = None,
-              spectrum_units: str | None = None) -> "Session":
+              spectrum_units: str | None = None) -> Session:
         """A new session on ``overview`` (a 2-D :class:`drivers.frames.Frame` with calibrated y/x
         axes in metres) with ``autoscope`` overrides; ``spectrum_units`` (e.g. ``"eV"``) lets the
         preflight check the reward against them."""
@@ -314,7 +315,7 @@ class Session:
         return cls._open(cfg, out)
 
     @classmethod
-    def resume(cls, run_dir: str | Path) -> "Session":
+    def resume(cls, run_dir: str | Path) -> Session:
         """Continue the session in ``run_dir`` (killed or not finished): every observation is kept."""
         from omegaconf import OmegaConf
 
@@ -330,17 +331,17 @@ class Session:
         return cls._ready(exp)
 
     @classmethod
-    def _open(cls, cfg: "DictConfig", out: Path) -> "Session":
+    def _open(cls, cfg: DictConfig, out: Path) -> Session:
         return cls._ready(cls._build(cfg, out))
 
     @staticmethod
-    def _build(cfg: "DictConfig", out: Path) -> "Experiment":
+    def _build(cfg: DictConfig, out: Path) -> Experiment:
         from .app import build_experiment
 
         return build_experiment(cfg, out)
 
     @classmethod
-    def _ready(cls, exp: "Experiment") -> "Session":
+    def _ready(cls, exp: Experiment) -> Session:
         import torch
 
         torch.set_num_threads(int(exp.settings.threads))  # as the CLI loop does: the same numbers
@@ -353,7 +354,7 @@ class Session:
         return self._exp.out_dir
 
     @property
-    def experiment(self) -> "Experiment":
+    def experiment(self) -> Experiment:
         """The loop object underneath (candidates, settings, state)."""
         return self._exp
 
@@ -440,7 +441,7 @@ class Session:
         self._finished = Run(exp.out_dir)
         return self._finished
 
-    def __enter__(self) -> "Session":
+    def __enter__(self) -> Session:
         return self
 
     def __exit__(self, *exc: object) -> None:

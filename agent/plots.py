@@ -187,8 +187,8 @@ class _View:
 
     def progress(self, plt: Any) -> Any:
         r, y = self.r, np.asarray(self.r.columns["reward"], dtype=np.float64)
-        idx = r.measured
-        has_truth = self.truth_v is not None and idx.size > 0
+        idx, truth = r.measured, self.truth_v
+        has_truth = truth is not None and idx.size > 0
         fig, axes = plt.subplots(1, 2 if has_truth else 1, figsize=(11 if has_truth else 6, 4), squeeze=False)
         a0 = axes[0, 0]
         steps = np.arange(1, len(y) + 1)
@@ -199,10 +199,10 @@ class _View:
         a0.axvline(self.seed.sum() + 0.5, color="k", ls=":", lw=0.8)
         a0.set(xlabel="measurement", ylabel=self.reward_label, title="Reward per step")
         a0.legend(fontsize=8)
-        if has_truth:
+        if truth is not None and has_truth:
             a1 = axes[0, 1]
             for frac, col in ((0.01, "C0"), (0.05, "C1")):
-                curve = metrics.recall_curve(idx, self.truth_v, frac, r.maximize)
+                curve = metrics.recall_curve(idx, truth, frac, r.maximize)
                 a1.plot(np.arange(1, curve.size + 1), curve, color=col, label=f"top {frac:.0%} found")
             a1.plot(steps, np.minimum(1.0, steps / r.n_candidates), "k--", lw=0.8, label="random (expected)")
             a1.set(xlabel="measurement", ylabel="recall (fraction of the true top found)",

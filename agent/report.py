@@ -23,9 +23,10 @@ import io
 import math
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import yaml
@@ -146,7 +147,8 @@ def _run_section(result: RunResult, summary: dict[str, Any], name: str, plot_dir
                           f"random expects {_fmt(truth.get('expected_recall_top1_random'))})" if truth else "-"),
         ("map Pearson r / R^2", f"{_fmt(truth.get('map_pearson'))} / {_fmt(truth.get('map_r2'))}" if truth else "-"),
         ("median decision time", f"{_fmt(summary.get('median_t_decision_s'))} s"),
-        ("wall / instrument time", f"{_fmt(summary.get('wall_time_s'))} s / {_fmt(summary.get('instrument_time_s'))} s"),
+        ("wall / instrument time",
+         f"{_fmt(summary.get('wall_time_s'))} s / {_fmt(summary.get('instrument_time_s'))} s"),
         ("total dose", f"{_fmt(summary.get('total_dose_e'))} e"),
     ]
     rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in facts)
@@ -180,12 +182,14 @@ def _comparison(figs: list[RunFigures], n_candidates: int) -> str:
         methods.setdefault(f.method, []).append(f)
     budget = max(f.budget for f in figs)
     random_auc = (budget + 1) / (2 * n_candidates) if n_candidates else math.nan
+    def mean_of(values: list[float]) -> float:
+        finite = [v for v in values if np.isfinite(v)]
+        return float(np.mean(finite)) if finite else math.nan
+
     mean_rows = "".join(
-        f"<tr><td>{html.escape(m)}</td><td>{len(fs)}</td>"
-        f"<td>{_fmt(float(np.nanmean([f.auc_top1 for f in fs])) if any(np.isfinite(f.auc_top1) for f in fs) else math.nan)}</td>"
-        f"<td>{_fmt(float(np.nanmean([f.recall_top1 for f in fs])) if any(np.isfinite(f.recall_top1) for f in fs) else math.nan)}</td>"
-        f"<td>{_fmt(float(np.nanmean([f.best_value for f in fs])) if any(np.isfinite(f.best_value) for f in fs) else math.nan)}</td></tr>"
-        for m, fs in methods.items())
+        f"<tr><td>{html.escape(m)}</td><td>{len(fs)}</td><td>{_fmt(mean_of([f.auc_top1 for f in fs]))}</td>"
+        f"<td>{_fmt(mean_of([f.recall_top1 for f in fs]))}</td>"
+        f"<td>{_fmt(mean_of([f.best_value for f in fs]))}</td></tr>" for m, fs in methods.items())
     fig, axis = plt.subplots(figsize=(7, 4.5))
     for k, (m, fs) in enumerate(methods.items()):
         for j, f in enumerate(fs):
@@ -226,7 +230,9 @@ def write_report(paths: Sequence[str | Path], out: str | Path | None = None) -> 
         out = base / "report.html"
     out = Path(out)
     names = _names(runs)
-    sections, figs, n_cand = [], [], 0
+    sections: list[str] = []
+    figs: list[RunFigures] = []
+    n_cand = 0
     with tempfile.TemporaryDirectory(prefix="autoscope-report-") as tmp:
         for run, name in zip(runs, names):
             result = RunResult.from_run_dir(run)

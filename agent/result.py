@@ -128,7 +128,7 @@ class RunResult:
     # ------------------------------------------------------------------ construction
     @classmethod
     def from_record(cls, record: Record, config_yaml: str | None = None,
-                    wall_time_s: float | None = None, run_dir: str | Path | None = None) -> "RunResult":
+                    wall_time_s: float | None = None, run_dir: str | Path | None = None) -> RunResult:
         """Read a run from an open record (the loop's own, at the end of a run, or one opened to read)."""
         h5 = record.h5
         text = config_yaml if config_yaml is not None else str(h5.attrs.get("config", "") or "")
@@ -165,7 +165,7 @@ class RunResult:
         )
 
     @classmethod
-    def from_run_dir(cls, run_dir: str | Path) -> "RunResult":
+    def from_run_dir(cls, run_dir: str | Path) -> RunResult:
         """Read a run folder (finished, running or killed) without touching it: ``record.h5`` is
         opened read-only; ``config.yaml`` (the resumable config) wins over the record's copy."""
         d = Path(run_dir)
