@@ -35,9 +35,16 @@ class _Runs:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._views: dict[str, RunView] = {}
+        self._walked_at = -1e9
         self.refresh()
 
-    def refresh(self) -> list[str]:
+    def refresh(self, every_s: float = 5.0) -> list[str]:
+        """The runs' keys; the folder is walked again for new runs at most every ``every_s``."""
+        import time
+
+        if time.monotonic() - self._walked_at < every_s:
+            return list(self._views)
+        self._walked_at = time.monotonic()
         for path in find_runs(self.root):
             key = "." if path == self.root else str(path.relative_to(self.root))
             if key not in self._views:
@@ -46,7 +53,7 @@ class _Runs:
 
     def view(self, key: str | None) -> RunView:
         if key not in self._views:
-            self.refresh()
+            self.refresh(every_s=0.0)
         if key not in self._views:
             if not self._views:
                 raise PreventUpdate
@@ -134,7 +141,8 @@ def create_app(root: str | Path, poll_s: float = DEFAULT_POLL_S) -> dash.Dash:
         view = runs.view(key)
         snap = view.poll()
         mouse = mouse if authorised(search) else "zoom"
-        others = [runs.view(k).poll() for k in runs.refresh()] if len(runs.refresh()) > 1 else []
+        keys = runs.refresh()
+        others = [runs.view(k).poll() for k in keys] if len(keys) > 1 else []
         stamp = [view.name, list(snap.version), mouse, [list(s.version) for s in others]]
         if rendered == stamp:
             raise PreventUpdate
@@ -149,6 +157,16 @@ def create_app(root: str | Path, poll_s: float = DEFAULT_POLL_S) -> dash.Dash:
         compare = F.comparison_figure(others) if others else dash.no_update
         return (stamp, status, F.overview_figure(snap, str(mouse)), F.maps_figure(snap), F.reward_figure(snap),
                 F.discovery_figure(snap), F.spectrum_figure(snap), events, compare)
+
+    @app.callback(Output("run", "options"), Output("run", "style"), Output("compare", "style"),
+                  Input("tick", "n_intervals"), State("run", "options"), State("run", "style"))
+    def _runs(_n: int | None, options: Any, style: Any) -> tuple[Any, ...]:
+        keys = runs.refresh()  # a multirun still running adds runs
+        if [o["value"] for o in options or []] == keys:
+            raise PreventUpdate
+        many = len(keys) > 1
+        shown = {**(style or {}), "display": "inline-block" if many else "none"}
+        return [{"label": k, "value": k} for k in keys], shown, {"display": "block" if many else "none"}
 
     @app.callback(Output("pending", "data"), Output("pending-text", "children"), Output("btn-send", "disabled"),
                   Input("overview", "clickData"), Input("overview", "relayoutData"), State("run", "value"),

@@ -119,15 +119,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"autoscope-dash: port {port} on {ns.host} is in use; give another with --port (0: any free)",
               file=sys.stderr)
         return 2
-    token = ensure_token(ns.run_dir)
+    try:
+        token: str | None = ensure_token(ns.run_dir)
+    except OSError as err:  # a read-only folder (an archive): watch it, steer nothing
+        token = None
+        print(f"autoscope-dash: cannot write {ns.run_dir / 'dashboard.token'} ({err.strerror}): read-only",
+              file=sys.stderr)
     app = create_app(ns.run_dir, poll_s=poll_s)
     if ns.quiet:
         import logging
 
         logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    print(f"autoscope-dash: {url_for(ns.host, port, token)}\n"
-          f"  (controls need that token; without it the page is read-only; token file "
-          f"{ns.run_dir / 'dashboard.token'})", flush=True)
+    note = (f"controls need that token; without it the page is read-only; token file "
+            f"{ns.run_dir / 'dashboard.token'}" if token else "read-only: no token")
+    print(f"autoscope-dash: {url_for(ns.host, port, token)}\n  ({note})", flush=True)
     app.run(host=ns.host, port=port, debug=False)
     return 0
 

@@ -242,7 +242,11 @@ def discovery(snap: Snapshot, fraction: float = 0.01) -> tuple[np.ndarray, np.nd
     if not idx.size:
         return None
     curve = recall_curve(idx, snap.truth, fraction, _maximize(snap))
-    distinct = np.array([len(set(idx[:k + 1].tolist())) for k in range(idx.size)], dtype=np.float64)
+    seen: set[int] = set()
+    distinct = np.empty(idx.size, dtype=np.float64)
+    for k, i in enumerate(idx.tolist()):
+        seen.add(i)
+        distinct[k] = len(seen)
     return curve, distinct / np.isfinite(snap.truth).sum()
 
 
