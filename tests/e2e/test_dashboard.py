@@ -176,3 +176,20 @@ def test_launch_serves_the_run_beside_it_and_prints_the_url(tmp_path, capsys):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_decision_events_mark_the_point_in_flight_and_the_next_planned(tmp_path):
+    run = _fake_run(tmp_path / "run")
+    view = RunView(run)
+    names = [t.name for t in F.overview_figure(view.poll()).data]
+    assert not any("in flight" in n for n in names)
+    with open(run / "journal.jsonl", "a") as fh:
+        for step, yx in ((3, [12, 15]), (4, [20, 25])):
+            ev = {"kind": "decision", "step": step, "index": 7, "yx_px": yx, "phase": "policy"}
+            fh.write(json.dumps({"type": "event", "event": json.dumps(ev)}) + "\n")
+    snap = view.poll()
+    snap.state = "running"
+    inflight, planned = F.planned_points(snap)
+    assert inflight["step"] == 3 and planned["step"] == 4
+    names = [t.name for t in F.overview_figure(snap).data]
+    assert "in flight (step 3)" in names and "next planned (step 4)" in names
