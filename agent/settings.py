@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 from drivers.errors import ConfigurationError
 
-__all__ = ["ConfigError", "OverviewSettings", "CandidateSettings", "ExperimentSettings"]
+__all__ = [
+    "ConfigError",
+    "OverviewSettings",
+    "CandidateSettings",
+    "ExperimentSettings",
+    "register_configs",
+    "compose_error",
+    "check_overrides",
+]
 
 
 class ConfigError(ConfigurationError):
     """A setting is invalid; the message names the field and how to fix it."""
+
+
+def _fields(cls: Any) -> dict[str, dataclasses.Field[Any]]:
+    """The dataclass fields of a settings class by name."""
+    return {f.name: f for f in dataclasses.fields(cls)}
 
 
 def _coerce(name: str, value: Any, annotation: Any) -> Any:
@@ -59,9 +73,9 @@ def _coerce(name: str, value: Any, annotation: Any) -> Any:
 class OverviewSettings:
     """The structure image. ``None`` leaves a value to the driver (replays have a native field)."""
 
-    fov_m: Optional[float] = 200e-9
-    shape_px: Optional[list[int]] = field(default_factory=lambda: [256, 256])
-    dwell_s: Optional[float] = 2e-6
+    fov_m: float | None = 200e-9
+    shape_px: list[int] | None = field(default_factory=lambda: [256, 256])
+    dwell_s: float | None = 2e-6
     detector: str = "HAADF"
 
 
@@ -71,7 +85,7 @@ class CandidateSettings:
 
     window_px: int = 16
     stride_px: int = 4
-    margin_px: Optional[int] = 14
+    margin_px: int | None = 14
     normalise: str = "zscore"
 
 
@@ -88,9 +102,9 @@ class ExperimentSettings:
     """
 
     steps: int = 100
-    n_init: Optional[int] = None
+    n_init: int | None = None
     init: str = "sobol"
-    wall_time_s: Optional[float] = None
+    wall_time_s: float | None = None
     exposure_s: float = 0.05
     detector: str = "EELS"
     maximize: bool = True
@@ -103,8 +117,8 @@ class ExperimentSettings:
     pipeline: bool = False
     checkpoint: bool = True
     drift_every: int = 0
-    max_total_dose_e: Optional[float] = None
-    max_dose_e_per_A2: Optional[float] = None
+    max_total_dose_e: float | None = None
+    max_dose_e_per_A2: float | None = None
     dose_radius_m: float = 2e-9
     progress: bool = True
     plots: bool = True
@@ -116,11 +130,11 @@ class ExperimentSettings:
         if self.n_init is None and isinstance(self.steps, int):
             self.n_init = min(10, max(1, self.steps // 2))
 
-    def validate(self) -> "ExperimentSettings":
+    def validate(self) -> ExperimentSettings:
         """Raise :class:`ConfigError` naming the first bad field; return self when all are sound."""
         checks: list[tuple[bool, str]] = [
             (self.steps >= 1, f"experiment.steps={self.steps} must be >= 1"),
-            (0 <= self.n_init <= self.steps,
+            (self.n_init is not None and 0 <= self.n_init <= self.steps,
              f"experiment.n_init={self.n_init} must lie in [0, experiment.steps={self.steps}]"),
             (self.init in ("sobol", "random"),
              f"experiment.init={self.init!r}: use 'sobol' or 'random'"),
@@ -155,14 +169,15 @@ class ExperimentSettings:
         return self
 
     @classmethod
-    def from_mapping(cls, cfg: Any) -> "ExperimentSettings":
+    def from_mapping(cls, cfg: Any) -> ExperimentSettings:
         """Build from a plain mapping or OmegaConf node; unknown keys are refused by name."""
         from omegaconf import DictConfig, OmegaConf
 
-        data = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
-        nested = {"overview": OverviewSettings, "candidates": CandidateSettings}
+        data: dict[str, Any] = (OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
+                                if isinstance(cfg, DictConfig) else dict(cfg))
+        nested: dict[str, Any] = {"overview": OverviewSettings, "candidates": CandidateSettings}
         kwargs: dict[str, Any] = {}
-        known = set(cls.__dataclass_fields__)
+        known = set(_fields(cls))
         for key, value in data.items():
             if key not in known:
                 raise ConfigError(
@@ -172,16 +187,87 @@ class ExperimentSettings:
                 sub = nested[key]
                 if value is not None and not isinstance(value, dict):
                     raise ConfigError(f"experiment.{key}={value!r} must be a group of settings "
-                                      f"({', '.join(sorted(sub.__dataclass_fields__))})")
-                unknown = set(value or {}) - set(sub.__dataclass_fields__)
+                                      f"({', '.join(sorted(_fields(sub)))})")
+                unknown = set(value or {}) - set(_fields(sub))
                 if unknown:
                     raise ConfigError(
                         f"experiment.{key}.{sorted(unknown)[0]} is not a setting; known: "
-                        f"{', '.join(sorted(sub.__dataclass_fields__))}"
+                        f"{', '.join(sorted(_fields(sub)))}"
                     )
-                value = sub(**{k: _coerce(f"experiment.{key}.{k}", v, sub.__dataclass_fields__[k].type)
+                value = sub(**{k: _coerce(f"experiment.{key}.{k}", v, _fields(sub)[k].type)
                                for k, v in (value or {}).items()})
             else:
-                value = _coerce(f"experiment.{key}", value, cls.__dataclass_fields__[key].type)
+                value = _coerce(f"experiment.{key}", value, _fields(cls)[key].type)
             kwargs[key] = value
         return cls(**kwargs).validate()
+
+
+def register_configs() -> None:
+    """Register :class:`ExperimentSettings` in Hydra's ConfigStore as ``experiment/schema``.
+
+    ``conf/config.yaml`` starts the ``experiment`` group from it (``- experiment/schema`` before
+    ``- experiment: default``), so every ``experiment.*`` value is type-checked when the
+    configuration is composed: ``experiment.steps=abc`` or ``experiment.stepz=3`` fails before
+    anything runs, with an error naming the key. Idempotent; :mod:`agent.confdir` calls it, so any
+    composition of the shipped configs has the schema.
+    """
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(group="experiment", name="schema", node=ExperimentSettings)
+
+
+def _field_type(path: list[str]) -> Any:
+    """The declared type of ``experiment.<path>`` (``None`` when there is no such setting)."""
+    cls: Any = ExperimentSettings
+    annotation: Any = None
+    for part in path:
+        fields = _fields(cls) if cls is not None else {}
+        if part not in fields:
+            return None
+        annotation = fields[part].type
+        cls = {"overview": OverviewSettings, "candidates": CandidateSettings}.get(part)
+    return annotation
+
+
+def compose_error(err: BaseException, overrides: list[str]) -> ConfigError:
+    """One line for a refused composition (wrong type or unknown ``experiment.*`` key, bad override),
+    in the words :meth:`ExperimentSettings.from_mapping` uses: the key, the value and the fix."""
+    cause = err.__cause__
+    key = str(getattr(cause, "full_key", "") or "")
+    raw = next((o.split("=", 1)[1] for o in overrides if o.lstrip("+~").split("=", 1)[0] == key and "=" in o), None)
+    if key.startswith("experiment.") and raw is not None:
+        annotation = _field_type(key.split(".")[1:])
+        if annotation is None:
+            parent = key.rsplit(".", 1)[0]
+            sub = {"experiment": ExperimentSettings, "experiment.overview": OverviewSettings,
+                   "experiment.candidates": CandidateSettings}.get(parent, ExperimentSettings)
+            return ConfigError(f"{key} is not a setting; known: {', '.join(sorted(_fields(sub)))}")
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+
+        value = OverridesParser.create().parse_override(f"{key}={raw}").value()
+        try:
+            _coerce(key, value, annotation)
+        except ConfigError as refused:
+            return refused
+        kind = str(annotation).replace("typing.", "").replace("Optional[", "").rstrip("]")
+        return ConfigError(f"{key}={raw} is not of type {kind}; give e.g. {key}={_coerce(key, value, annotation)!r}")
+    first = str(err).splitlines()[0] if str(err) else type(err).__name__
+    detail = str(cause).splitlines()[0] if cause is not None and str(cause) else ""
+    return ConfigError(f"{first} {detail}".strip())
+
+
+def check_overrides(overrides: list[str], conf_dir: Any) -> None:
+    """Compose ``config.yaml`` of ``conf_dir`` with these command-line ``overrides`` and raise
+    :class:`ConfigError` (one line, see :func:`compose_error`) if Hydra refuses them, e.g. a value
+    of the wrong type for a typed ``experiment.*`` setting. Hydra's own flags (``-m``, ``--cfg``,
+    ...) and sweeps are left to Hydra: nothing is checked then."""
+    if any(o.startswith("-") for o in overrides):
+        return
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+
+    try:
+        with initialize_config_dir(config_dir=str(conf_dir), version_base="1.3"):
+            compose(config_name="config", overrides=list(overrides))
+    except HydraException as err:
+        raise compose_error(err, list(overrides)) from err

@@ -17,31 +17,21 @@ import numpy as np
 import torch
 from botorch.fit import fit_gpytorch_mll
 from botorch.models import SingleTaskGP
-from gpytorch.kernels import ScaleKernel
-from gpytorch.likelihoods import GaussianLikelihood
 from gpytorch.means import ConstantMean
 from gpytorch.mlls import ExactMarginalLogLikelihood
 
-from policies.posterior import Posterior
-
-from .errors import SurrogateConfigError, SurrogateNotFittedError, SurrogateStateError
-from .exact import ExactPredictor
-from .health import assess_health
+from .errors import SurrogateConfigError
 from .inputs import as_coords, as_targets
 from .kernels import KERNELS, make_covar_module, make_likelihood
-from .loo import LooCache, LooScores, loo_scores, loo_summary, with_loo
-from .protocol import HealthReport, SurrogateBase
-from .sampling import make_cross_covariance, make_joint_sampler
+from .protocol import HealthReport
 from .settings import bool_setting, float_setting, int_setting
+from .shell import ExactGPShell
 from .standardize import TargetScaler
 from .threads import torch_threads
 
 __all__ = ["CoordinateGP", "CoordinateFitInfo"]
 
 logger = logging.getLogger(__name__)
-
-_STATE_FORMAT = "autoscope.surrogates.CoordinateGP/1"
-_STRUCTURAL = ("kernel", "use_priors")
 
 
 @dataclass(frozen=True)
@@ -63,7 +53,7 @@ class CoordinateFitInfo:
     health: HealthReport
 
 
-class CoordinateGP(SurrogateBase):
+class CoordinateGP(ExactGPShell):
     """Exact GP on probe coordinates (``input_kind = "coords"``), the benchmark baseline.
 
     Args:
@@ -83,6 +73,10 @@ class CoordinateGP(SurrogateBase):
     """
 
     input_kind: Literal["patches", "coords"] = "coords"
+    _state_format = "autoscope.surrogates.CoordinateGP/1"
+    _structural = ("kernel", "use_priors")
+    _label = "coordinate GP"
+    _summary_name = "coord_gp"
 
     def __init__(
         self,
@@ -114,51 +108,15 @@ class CoordinateGP(SurrogateBase):
         self._reset()
 
     def _reset(self) -> None:
-        self._covar: ScaleKernel | None = None
-        self._likelihood: GaussianLikelihood | None = None
-        self._mean: ConstantMean | None = None
+        super()._reset()
         self._model: SingleTaskGP | None = None
-        self._X: np.ndarray | None = None
-        self._y: np.ndarray | None = None
-        self._scaler: TargetScaler | None = None
-        self._n_fits = 0
-        self._reinit_pending = False
         self.last_fit: CoordinateFitInfo | None = None
-        self.last_health: HealthReport | None = None
-        self._loo = LooCache()
 
-    # ------------------------------------------------------------------ properties
-    @property
-    def is_fitted(self) -> bool:
-        return self._model is not None
+    def _check_inputs(self, X: Any, owner: str) -> np.ndarray:
+        return as_coords(X, owner, "X")
 
-    @property
-    def n_fits(self) -> int:
-        return self._n_fits
-
-    @property
-    def scaler(self) -> TargetScaler:
-        self._require_fitted("scaler")
-        assert self._scaler is not None
-        return self._scaler
-
-    @property
-    def noise_variance(self) -> float:
-        """Fitted noise variance, standardised units."""
-        self._require_fitted("noise_variance")
-        assert self._likelihood is not None
-        return float(self._likelihood.noise.detach().reshape(-1)[0])
-
-    @property
-    def lengthscale(self) -> np.ndarray:
-        """(2,) float64 lengthscales in coordinate units (fractions of the field of view)."""
-        self._require_fitted("lengthscale")
-        assert self._covar is not None
-        return self._covar.base_kernel.lengthscale.detach().reshape(-1).to(torch.float64).numpy()
-
-    def _require_fitted(self, what: str) -> None:
-        if self._model is None:
-            raise SurrogateNotFittedError(f"CoordinateGP.{what}: call fit(X, y) first")
+    def _latent(self, inputs: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(inputs, dtype=torch.float64)
 
     # ------------------------------------------------------------------ fit
     def _build_modules(self) -> None:
@@ -178,7 +136,7 @@ class CoordinateGP(SurrogateBase):
             outcome_transform=None,
         )
 
-    def fit(self, X: np.ndarray, y: np.ndarray) -> "CoordinateGP":
+    def fit(self, X: np.ndarray, y: np.ndarray) -> CoordinateGP:
         """Fit on coordinates ``X`` (n, 2) float64 in [0, 1] and targets ``y`` (n,), reward units."""
         owner = "CoordinateGP.fit"
         Xc = as_coords(X, owner, "X")
@@ -220,88 +178,6 @@ class CoordinateGP(SurrogateBase):
         )
         return self
 
-    # ------------------------------------------------------------------ prediction
-    def _predictor(self) -> ExactPredictor:
-        assert self._covar is not None and self._mean is not None
-        assert self._X is not None and self._y is not None and self._scaler is not None
-        return ExactPredictor(
-            self._covar,
-            noise=self.noise_variance,
-            mean_constant=float(self._mean.constant.detach().reshape(-1)[0]),
-            latent_train=torch.as_tensor(self._X, dtype=torch.float64),
-            y_train=torch.as_tensor(self._scaler.transform(self._y)),
-        )
-
-    def _assess(self, coords: np.ndarray, mean: np.ndarray) -> HealthReport:
-        assert self._scaler is not None
-        report = assess_health(
-            coords,
-            self.lengthscale,
-            mean,
-            self._scaler.target_spread,
-            self.collapse_fraction,
-            self.flat_fraction,
-            self.health_max_points,
-        )
-        report = with_loo(report, self.loo())
-        self.last_health = report
-        return report
-
-    def loo(self) -> LooScores:
-        """Leave-one-out scores of the last fit (standardised units), computed once per fit."""
-        self._require_fitted("loo")
-        assert self._y is not None and self._scaler is not None
-        y_std = self._scaler.transform(self._y)
-
-        def compute() -> LooScores:
-            with torch_threads(self.threads):
-                return loo_scores(self._predictor(), y_std)
-
-        return self._loo.get((self._n_fits, len(self._y)), compute)
-
-    def fit_summary(self) -> dict[str, Any]:
-        """The model's name and its leave-one-out scores ({} before the first fit)."""
-        if not self.is_fitted:
-            return {}
-        return loo_summary("coord_gp", self.loo())
-
-    def _health_over(self, Xc: np.ndarray) -> HealthReport:
-        assert self._scaler is not None
-        z = torch.as_tensor(Xc, dtype=torch.float64)
-        mean = self._scaler.untransform_mean(self._predictor().predict_mean(z).numpy())
-        return self._assess(Xc, mean)
-
-    def posterior(self, X: np.ndarray) -> Posterior:
-        """Predictive distribution at coordinates ``X`` (m, 2) in [0, 1] (diagonal, reward units)."""
-        self._require_fitted("posterior")
-        assert self._scaler is not None
-        Xc = as_coords(X, "CoordinateGP.posterior", "X")
-        z = torch.as_tensor(Xc, dtype=torch.float64)
-        with torch_threads(self.threads):
-            predictor = self._predictor()
-            mean_s, var_s = predictor.predict(z)
-        scaler = self._scaler
-        mean = scaler.untransform_mean(mean_s.numpy())
-        std = scaler.untransform_std(np.sqrt(var_s.numpy()))
-        report = self._assess(Xc, mean)
-        return Posterior(
-            mean=mean,
-            std=std,
-            noise_std=float(scaler.untransform_std(np.sqrt(self.noise_variance))),
-            sampler=make_joint_sampler(predictor, z, scaler, self.threads),
-            cross_covariance=make_cross_covariance(predictor, z, scaler, self.threads),
-            degenerate=not report.ok,
-        )
-
-    def health(self, X: np.ndarray | None = None) -> HealthReport:
-        """Collapse / flat check over ``X`` (candidate coordinates) or the training coordinates."""
-        if self._model is None:
-            return HealthReport(ok=False, message="coordinate GP not fitted yet")
-        assert self._X is not None
-        Xc = self._X if X is None else as_coords(X, "CoordinateGP.health", "X")
-        with torch_threads(self.threads):
-            return self._health_over(Xc)
-
     def botorch_model(self) -> SingleTaskGP:
         """The fitted botorch ``SingleTaskGP`` over ``(..., 2)`` float64 coordinates, reward units."""
         self._require_fitted("botorch_model")
@@ -314,43 +190,14 @@ class CoordinateGP(SurrogateBase):
 
     def state_dict(self) -> dict[str, Any]:
         """Hyperparameters (tensors), training data and counters; ``weights_only`` loadable."""
-        state: dict[str, Any] = {
-            "format": _STATE_FORMAT,
-            "config": self._config(),
-            "fitted": self._model is not None,
-            "n_fits": int(self._n_fits),
-            "reinit_pending": bool(self._reinit_pending),
-        }
-        if self._model is None:
-            return state
-        assert self._covar is not None and self._likelihood is not None and self._mean is not None
-        assert self._X is not None and self._y is not None
-
-        def tensors(module: torch.nn.Module) -> dict[str, torch.Tensor]:
-            return {k: v.detach().clone() for k, v in module.state_dict().items()}
-
-        state.update(
-            covar_module=tensors(self._covar),
-            likelihood=tensors(self._likelihood),
-            mean_module=tensors(self._mean),
-            train_X=torch.from_numpy(self._X.copy()),
-            train_y=torch.from_numpy(self._y.copy()),
-        )
+        state = self._state_header(n_fits=int(self._n_fits), reinit_pending=bool(self._reinit_pending))
+        if self.is_fitted:
+            state.update(self._gp_tensors())
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore a :meth:`state_dict` (same ``kernel`` and ``use_priors`` required)."""
-        if not isinstance(state, dict) or state.get("format") != _STATE_FORMAT:
-            raise SurrogateStateError(
-                f"CoordinateGP.load_state_dict: not a CoordinateGP state (expected format {_STATE_FORMAT!r})"
-            )
-        saved, mine = state["config"], self._config()
-        diff = [k for k in _STRUCTURAL if saved.get(k) != mine[k]]
-        if diff:
-            details = ", ".join(f"{k}: saved {saved.get(k)!r} vs {mine[k]!r}" for k in diff)
-            raise SurrogateStateError(
-                f"CoordinateGP.load_state_dict: the state was saved with other settings ({details})"
-            )
+        self._check_state(state)
         self._reset()
         self._n_fits = int(state["n_fits"])
         self._reinit_pending = bool(state["reinit_pending"])
@@ -360,14 +207,7 @@ class CoordinateGP(SurrogateBase):
         y = state["train_y"].numpy().astype(np.float64, copy=True)
         scaler = TargetScaler.from_targets(y)
         self._build_modules()
-        assert self._covar is not None and self._likelihood is not None and self._mean is not None
-        try:
-            self._covar.load_state_dict(state["covar_module"])
-            self._likelihood.load_state_dict(state["likelihood"])
-            self._mean.load_state_dict(state["mean_module"])
-        except RuntimeError as exc:
-            self._reset()
-            raise SurrogateStateError(f"CoordinateGP.load_state_dict: weights do not fit: {exc}") from exc
+        self._load_gp_tensors(state)
         model = self._make_model(X, scaler.transform(y))
         model.eval()
         model.outcome_transform = scaler.as_outcome_transform()

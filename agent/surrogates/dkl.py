@@ -29,23 +29,13 @@ from gpytorch.means import ConstantMean
 from gpytorch.mlls import ExactMarginalLogLikelihood
 from linear_operator.utils.errors import NotPSDError
 
-from policies.posterior import Posterior
-
-from .errors import (
-    SurrogateConfigError,
-    SurrogateInputError,
-    SurrogateNotFittedError,
-    SurrogateStateError,
-)
-from .exact import ExactPredictor
+from .errors import SurrogateConfigError, SurrogateInputError
 from .extractors import EXTRACTORS, PatchEmbedding, build_extractor
-from .health import assess_health
 from .inputs import as_patches, as_targets
 from .kernels import KERNELS, make_covar_module, make_likelihood
-from .loo import LooCache, LooScores, loo_scores, loo_summary, with_loo
-from .protocol import HealthReport, SurrogateBase
-from .sampling import make_cross_covariance, make_joint_sampler
+from .protocol import HealthReport
 from .settings import bool_setting, float_setting, int_list, int_setting
+from .shell import ExactGPShell, module_tensors
 from .standardize import TargetScaler
 from .threads import torch_threads
 
@@ -55,10 +45,7 @@ logger = logging.getLogger(__name__)
 
 #: exact Cholesky (never CG/Lanczos) up to this many training points while fitting.
 _MAX_CHOLESKY = 100_000
-_STATE_FORMAT = "autoscope.surrogates.DKLSurrogate/1"
 _DTYPES = {"float64": torch.float64, "float32": torch.float32}
-#: settings that fix the architecture: a saved state only loads into a surrogate that shares them.
-_STRUCTURAL = ("extractor", "latent_dim", "hidden", "cnn_channels", "kernel", "network_dtype")
 
 
 @dataclass(frozen=True)
@@ -88,7 +75,7 @@ class FitInfo:
     health: HealthReport
 
 
-class DKLSurrogate(SurrogateBase):
+class DKLSurrogate(ExactGPShell):
     """Deep-kernel GP surrogate on image patches (``input_kind = "patches"``).
 
     Args:
@@ -124,6 +111,11 @@ class DKLSurrogate(SurrogateBase):
     """
 
     input_kind: Literal["patches", "coords"] = "patches"
+    _state_format = "autoscope.surrogates.DKLSurrogate/1"
+    #: settings that fix the architecture: a saved state only loads into a surrogate sharing them.
+    _structural = ("extractor", "latent_dim", "hidden", "cnn_channels", "kernel", "network_dtype")
+    _label = "DKL surrogate"
+    _summary_name = "dkl"
 
     def __init__(
         self,
@@ -180,32 +172,19 @@ class DKLSurrogate(SurrogateBase):
 
     # ------------------------------------------------------------------ state
     def _reset(self) -> None:
+        super()._reset()
         self._net: torch.nn.Module | None = None
-        self._covar: gpytorch.kernels.ScaleKernel | None = None
-        self._likelihood: gpytorch.likelihoods.GaussianLikelihood | None = None
-        self._mean: ConstantMean | None = None
         self._model: SingleTaskGP | None = None
         self._patch_shape: tuple[int, int] | None = None
-        self._X: np.ndarray | None = None
-        self._y: np.ndarray | None = None
-        self._scaler: TargetScaler | None = None
         self._init_seed = self.seed
-        self._n_fits = 0
         self._n_restarts = 0
         self._total_iterations = 0
         self._since_optimised = 0
-        self._reinit_pending = False
         self.last_fit: FitInfo | None = None
-        self.last_health: HealthReport | None = None
-        self._loo = LooCache()
 
     @property
     def _net_dtype(self) -> torch.dtype:
         return _DTYPES[self.network_dtype]
-
-    @property
-    def is_fitted(self) -> bool:
-        return self._model is not None
 
     @property
     def extractor(self) -> torch.nn.Module:
@@ -213,10 +192,6 @@ class DKLSurrogate(SurrogateBase):
         self._require_fitted("extractor")
         assert self._net is not None
         return self._net
-
-    @property
-    def n_fits(self) -> int:
-        return self._n_fits
 
     @property
     def n_restarts(self) -> int:
@@ -228,30 +203,8 @@ class DKLSurrogate(SurrogateBase):
         """Adam iterations over all fits since construction (or since the loaded state)."""
         return self._total_iterations
 
-    @property
-    def scaler(self) -> TargetScaler:
-        """Standardisation of the current training targets."""
-        self._require_fitted("scaler")
-        assert self._scaler is not None
-        return self._scaler
-
-    @property
-    def noise_variance(self) -> float:
-        """Fitted noise variance, standardised units (>= noise_lower_bound)."""
-        self._require_fitted("noise_variance")
-        assert self._likelihood is not None
-        return float(self._likelihood.noise.detach().reshape(-1)[0])
-
-    @property
-    def lengthscale(self) -> np.ndarray:
-        """(latent_dim,) float64 kernel lengthscales in latent units."""
-        self._require_fitted("lengthscale")
-        assert self._covar is not None
-        return self._covar.base_kernel.lengthscale.detach().reshape(-1).to(torch.float64).numpy()
-
-    def _require_fitted(self, what: str) -> None:
-        if self._model is None:
-            raise SurrogateNotFittedError(f"DKLSurrogate.{what}: call fit(X, y) first")
+    def _check_inputs(self, X: Any, owner: str) -> np.ndarray:
+        return as_patches(X, owner, "X", self._patch_shape)
 
     # ------------------------------------------------------------------ building
     def _build_modules(self, patch_shape: tuple[int, int], seed: int) -> None:
@@ -349,7 +302,7 @@ class DKLSurrogate(SurrogateBase):
         return int(np.random.SeedSequence([self.seed, self._n_restarts]).generate_state(1)[0])
 
     # ------------------------------------------------------------------ fit
-    def fit(self, X: np.ndarray, y: np.ndarray) -> "DKLSurrogate":
+    def fit(self, X: np.ndarray, y: np.ndarray) -> DKLSurrogate:
         """Fit on patches ``X`` (n, h, w) float32 and targets ``y`` (n,) float64, reward units.
 
         The first fit (and every fit when ``warm_start=False``, after a collapse, or when the
@@ -440,86 +393,8 @@ class DKLSurrogate(SurrogateBase):
             z = self._net(torch.as_tensor(Xp, dtype=self._net_dtype))
         return z.to(torch.float64)
 
-    def _predictor(self) -> ExactPredictor:
-        """GP factors from the current weights and training set (embeds the n training rows)."""
-        assert self._covar is not None and self._likelihood is not None and self._mean is not None
-        assert self._X is not None and self._scaler is not None and self._y is not None
-        return ExactPredictor(
-            self._covar,
-            noise=self.noise_variance,
-            mean_constant=float(self._mean.constant.detach().reshape(-1)[0]),
-            latent_train=self._embed_tensor(self._X),
-            y_train=torch.as_tensor(self._scaler.transform(self._y)),
-        )
-
-    def _health_over(self, Xp: np.ndarray) -> HealthReport:
-        assert self._scaler is not None
-        predictor = self._predictor()
-        z = self._embed_tensor(Xp)
-        mean = self._scaler.untransform_mean(predictor.predict_mean(z).numpy())
-        report = self._assess(z.numpy(), mean)
-        return report
-
-    def _assess(self, latent: np.ndarray, mean: np.ndarray) -> HealthReport:
-        assert self._scaler is not None
-        report = assess_health(
-            latent,
-            self.lengthscale,
-            mean,
-            self._scaler.target_spread,
-            self.collapse_fraction,
-            self.flat_fraction,
-            self.health_max_points,
-        )
-        report = with_loo(report, self.loo())
-        self.last_health = report
-        return report
-
-    def loo(self) -> LooScores:
-        """Leave-one-out scores of the last fit (standardised units), computed once per fit."""
-        self._require_fitted("loo")
-        assert self._y is not None and self._scaler is not None
-        y_std = self._scaler.transform(self._y)
-
-        def compute() -> LooScores:
-            with torch_threads(self.threads):
-                return loo_scores(self._predictor(), y_std)
-
-        return self._loo.get((self._n_fits, len(self._y)), compute)
-
-    def fit_summary(self) -> dict[str, Any]:
-        """The model's name and its leave-one-out scores ({} before the first fit)."""
-        if not self.is_fitted:
-            return {}
-        return loo_summary("dkl", self.loo())
-
-    def posterior(self, X: np.ndarray) -> Posterior:
-        """Predictive distribution at patches ``X`` (m, h, w) float32.
-
-        Embeds each patch once; mean and diagonal variance come from the training Cholesky factor
-        (no m x m matrix). Returns :class:`Posterior` with ``mean`` (m,) and ``std`` (m,) of the
-        latent function in reward units, ``noise_std`` in reward units, a joint ``sampler`` over
-        candidate indices, and ``degenerate=True`` when :meth:`health` over ``X`` is not ok.
-        """
-        self._require_fitted("posterior")
-        assert self._scaler is not None
-        Xp = as_patches(X, "DKLSurrogate.posterior", "X", self._patch_shape)
-        with torch_threads(self.threads):
-            predictor = self._predictor()
-            z = self._embed_tensor(Xp)
-            mean_s, var_s = predictor.predict(z)
-        scaler = self._scaler
-        mean = scaler.untransform_mean(mean_s.numpy())
-        std = scaler.untransform_std(np.sqrt(var_s.numpy()))
-        report = self._assess(z.numpy(), mean)
-        return Posterior(
-            mean=mean,
-            std=std,
-            noise_std=float(scaler.untransform_std(np.sqrt(self.noise_variance))),
-            sampler=make_joint_sampler(predictor, z, scaler, self.threads),
-            cross_covariance=make_cross_covariance(predictor, z, scaler, self.threads),
-            degenerate=not report.ok,
-        )
+    def _latent(self, inputs: np.ndarray) -> torch.Tensor:
+        return self._embed_tensor(inputs)
 
     def embed(self, X: np.ndarray) -> np.ndarray:
         """Latent points of patches ``X`` (m, h, w): (m, latent_dim) float64."""
@@ -527,18 +402,6 @@ class DKLSurrogate(SurrogateBase):
         Xp = as_patches(X, "DKLSurrogate.embed", "X", self._patch_shape)
         with torch_threads(self.threads):
             return self._embed_tensor(Xp).numpy()
-
-    def health(self, X: np.ndarray | None = None) -> HealthReport:
-        """Collapse / flat check over ``X`` (the candidates), or over the training patches.
-
-        Returns ``HealthReport(ok=False, ...)`` (no exception) before the first fit.
-        """
-        if self._model is None:
-            return HealthReport(ok=False, message="DKL surrogate not fitted yet")
-        assert self._X is not None
-        Xp = self._X if X is None else as_patches(X, "DKLSurrogate.health", "X", self._patch_shape)
-        with torch_threads(self.threads):
-            return self._health_over(Xp)
 
     # ------------------------------------------------------------------ botorch
     def botorch_model(self, latent: bool = False) -> SingleTaskGP:
@@ -604,34 +467,21 @@ class DKLSurrogate(SurrogateBase):
         Plain python and tensors only: round-trips through ``torch.save`` and
         ``torch.load(weights_only=True)``.
         """
-        state: dict[str, Any] = {
-            "format": _STATE_FORMAT,
-            "config": self._config(),
-            "fitted": self._model is not None,
-            "init_seed": int(self._init_seed),
-            "n_fits": int(self._n_fits),
-            "n_restarts": int(self._n_restarts),
-            "total_iterations": int(self._total_iterations),
-            "since_optimised": int(self._since_optimised),
-            "reinit_pending": bool(self._reinit_pending),
-        }
-        if self._model is None:
+        state = self._state_header(
+            init_seed=int(self._init_seed),
+            n_fits=int(self._n_fits),
+            n_restarts=int(self._n_restarts),
+            total_iterations=int(self._total_iterations),
+            since_optimised=int(self._since_optimised),
+            reinit_pending=bool(self._reinit_pending),
+        )
+        if not self.is_fitted:
             return state
-        assert self._net is not None and self._covar is not None
-        assert self._likelihood is not None and self._mean is not None
-        assert self._X is not None and self._y is not None and self._patch_shape is not None
-
-        def tensors(module: torch.nn.Module) -> dict[str, torch.Tensor]:
-            return {k: v.detach().clone() for k, v in module.state_dict().items()}
-
+        assert self._net is not None and self._patch_shape is not None
         state.update(
             patch_shape=[int(self._patch_shape[0]), int(self._patch_shape[1])],
-            extractor=tensors(self._net),
-            covar_module=tensors(self._covar),
-            likelihood=tensors(self._likelihood),
-            mean_module=tensors(self._mean),
-            train_X=torch.from_numpy(self._X.copy()),
-            train_y=torch.from_numpy(self._y.copy()),
+            extractor=module_tensors(self._net),
+            **self._gp_tensors(),
         )
         return state
 
@@ -642,20 +492,7 @@ class DKLSurrogate(SurrogateBase):
         surrogate with other structural settings (extractor, latent_dim, hidden, cnn_channels,
         kernel, network_dtype).
         """
-        if not isinstance(state, dict) or state.get("format") != _STATE_FORMAT:
-            raise SurrogateStateError(
-                f"DKLSurrogate.load_state_dict: not a DKLSurrogate state (format "
-                f"{state.get('format') if isinstance(state, dict) else type(state).__name__!r}, "
-                f"expected {_STATE_FORMAT!r})"
-            )
-        saved, mine = state["config"], self._config()
-        diff = [k for k in _STRUCTURAL if saved.get(k) != mine[k]]
-        if diff:
-            details = ", ".join(f"{k}: saved {saved.get(k)!r} vs {mine[k]!r}" for k in diff)
-            raise SurrogateStateError(
-                f"DKLSurrogate.load_state_dict: the state was saved with other settings ({details}); "
-                "construct the surrogate with the saved settings"
-            )
+        self._check_state(state)
         self._reset()
         self._n_fits = int(state["n_fits"])
         self._n_restarts = int(state["n_restarts"])
@@ -671,16 +508,8 @@ class DKLSurrogate(SurrogateBase):
         scaler = TargetScaler.from_targets(y)
         with torch_threads(self.threads):
             self._build_modules(patch_shape, self._init_seed)
-            assert self._net is not None and self._covar is not None
-            assert self._likelihood is not None and self._mean is not None
-            try:
-                self._net.load_state_dict(state["extractor"])
-                self._covar.load_state_dict(state["covar_module"])
-                self._likelihood.load_state_dict(state["likelihood"])
-                self._mean.load_state_dict(state["mean_module"])
-            except RuntimeError as exc:
-                self._reset()
-                raise SurrogateStateError(f"DKLSurrogate.load_state_dict: weights do not fit: {exc}") from exc
+            assert self._net is not None
+            self._load_gp_tensors(state, {"extractor": self._net})
             model = self._make_model(X, scaler.transform(y))
             model.eval()
             model.outcome_transform = scaler.as_outcome_transform()

@@ -110,7 +110,7 @@ class FeatureGP:
     def is_fitted(self) -> bool:
         return self._predictor is not None
 
-    def fit(self, X: np.ndarray, y: np.ndarray, optimise: bool) -> "FeatureGP":
+    def fit(self, X: np.ndarray, y: np.ndarray, optimise: bool) -> FeatureGP:
         """Condition on ``X`` (n, d) in [0, 1] and ``y`` (n,); optimise the hyperparameters first
         when ``optimise`` (always on the first fit)."""
         Xt = torch.as_tensor(np.asarray(X, dtype=np.float64))
@@ -184,7 +184,7 @@ class FeatureGP:
 
     @classmethod
     def from_state_dict(cls, state: dict[str, Any], noise_lower_bound: float = 1e-4,
-                        max_iter: int = 200, seed: int = 0) -> "FeatureGP":
+                        max_iter: int = 200, seed: int = 0) -> FeatureGP:
         """A GP with the saved dimension, prior and hyperparameters."""
         gp = cls(int(state["dims"]), str(state["prior"]), noise_lower_bound, max_iter, seed)
         gp.load_state_dict(state)

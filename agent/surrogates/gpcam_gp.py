@@ -26,8 +26,9 @@ import contextlib
 import logging
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator, Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -182,7 +183,7 @@ class GpcamGP(SurrogateBase):
             warnings.simplefilter("ignore")  # gpCAM warns about every default it applies
             return GPOptimizer(X, y, **kwargs)
 
-    def fit(self, X: np.ndarray, y: np.ndarray) -> "GpcamGP":
+    def fit(self, X: np.ndarray, y: np.ndarray) -> GpcamGP:
         """Fit on coordinates ``X`` (n, 2) in [0, 1] and targets ``y`` (n,), reward units (n >= 2)."""
         owner = "GpcamGP.fit"
         Xc = as_coords(X, owner, "X")

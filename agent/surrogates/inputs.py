@@ -19,7 +19,7 @@ def _as_float_array(value: Any, dtype: type, owner: str, field: str) -> np.ndarr
     if value is None:
         raise SurrogateInputError(f"{owner}: {field} is None; pass a numeric array")
     try:
-        arr = np.asarray(value, dtype=dtype)
+        arr: np.ndarray = np.asarray(value, dtype=dtype)
     except (TypeError, ValueError) as exc:
         raise SurrogateInputError(f"{owner}: {field} is not a numeric array ({exc})") from exc
     return arr

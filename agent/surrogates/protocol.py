@@ -9,6 +9,8 @@ import numpy as np
 
 from policies.posterior import Posterior
 
+from .errors import SurrogateStateError
+
 if TYPE_CHECKING:
     from agent.candidates import CandidateSet
 
@@ -47,15 +49,21 @@ class HealthReport:
 
 @runtime_checkable
 class Surrogate(Protocol):
-    """What the loop needs of a model. :class:`SurrogateBase` gives the defaults of ``inputs`` and
-    ``fit_summary``; a surrogate overrides them when it sees the candidates differently."""
+    """What the loop needs of a model.
+
+    Required: ``fit`` and ``posterior``. Optional, with defaults on :class:`SurrogateBase` (inherit
+    it, then override what the model knows better): ``input_kind`` and ``inputs`` (image patches),
+    ``fit_summary`` (``{}``), ``health`` (trusted: ``ok=True``), ``state_dict`` /
+    ``load_state_dict`` (nothing saved: a resumed run refits the model on the journaled data). The
+    loop calls every member directly, never probing for it.
+    """
 
     #: which candidate representation ``fit``/``posterior`` take: image ``"patches"`` (n, h, w)
     #: float32, probe ``"coords"`` (n, 2) float64 scaled to [0, 1], or ``"features"`` (n, d)
     #: float64 the surrogate computes itself from the candidate set (:meth:`inputs`).
     input_kind: Literal["patches", "coords", "features"]
 
-    def inputs(self, candidates: "CandidateSet") -> np.ndarray:
+    def inputs(self, candidates: CandidateSet) -> np.ndarray:
         """This model's representation of every candidate: the rows ``fit``/``posterior`` take."""
         ...
 
@@ -64,7 +72,7 @@ class Surrogate(Protocol):
         training R^2); ``{}`` when there is nothing to say."""
         ...
 
-    def fit(self, X: np.ndarray, y: np.ndarray) -> "Surrogate":
+    def fit(self, X: np.ndarray, y: np.ndarray) -> Surrogate:
         """Fit (or warm-start refit) on ``X`` (n, ...) and targets ``y`` (n,) in reward units."""
         ...
 
@@ -84,19 +92,41 @@ class Surrogate(Protocol):
 
 
 class SurrogateBase:
-    """Defaults of the optional parts of :class:`Surrogate` (inherit, then override)."""
+    """Defaults of the optional parts of :class:`Surrogate` (inherit, then override).
+
+    A subclass provides ``fit`` and ``posterior``; the defaults here say "nothing to report, nothing
+    to save"."""
 
     input_kind: Literal["patches", "coords", "features"] = "patches"
 
-    def inputs(self, candidates: "CandidateSet") -> np.ndarray:
+    def inputs(self, candidates: CandidateSet) -> np.ndarray:
         """``candidates.patches`` for ``input_kind = "patches"``, ``candidates.coords01`` for
         ``"coords"``; a ``"features"`` surrogate must override this."""
         if self.input_kind == "patches":
             return candidates.patches
         if self.input_kind == "coords":
             return candidates.coords01
-        raise NotImplementedError(f"{type(self).__name__}.inputs: input_kind={self.input_kind!r} needs its own inputs()")
+        raise NotImplementedError(
+            f"{type(self).__name__}.inputs: input_kind={self.input_kind!r} needs its own inputs()"
+        )
 
     def fit_summary(self) -> dict[str, Any]:
         """Nothing beyond the health report by default."""
         return {}
+
+    def health(self, X: np.ndarray | None = None) -> HealthReport:
+        """No health check of its own: the model is trusted (``ok=True``, empty message)."""
+        return HealthReport(ok=True)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Nothing to save (``{}``): a resumed run refits the model on the journaled data."""
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Accept the empty state of :meth:`state_dict`; refuse one saved by a model that keeps
+        state (it would be silently lost)."""
+        if state:
+            raise SurrogateStateError(
+                f"{type(self).__name__}.load_state_dict: this model keeps no state, got keys "
+                f"{sorted(state)[:6]}; build the surrogate the checkpoint was saved with"
+            )

@@ -32,7 +32,7 @@ class TargetScaler:
     constant: bool
 
     @classmethod
-    def from_targets(cls, y: np.ndarray, rel_tol: float = 1e-12) -> "TargetScaler":
+    def from_targets(cls, y: np.ndarray, rel_tol: float = 1e-12) -> TargetScaler:
         """Scaler of ``y`` (n,) float64. The std counts as zero below ``rel_tol * |mean|``."""
         y = np.asarray(y, dtype=np.float64).reshape(-1)
         if y.size == 0:

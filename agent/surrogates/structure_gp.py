@@ -198,7 +198,7 @@ class StructureGP:
         """Column names of :meth:`inputs` (after the first call)."""
         return self._names
 
-    def inputs(self, candidates: "CandidateSet") -> np.ndarray:
+    def inputs(self, candidates: CandidateSet) -> np.ndarray:
         """The model's inputs for every candidate: (n, d) float64 in [0, 1] (cached per overview)."""
         key = (candidates.frame_id, candidates.n, candidates.stride, candidates.margin)
         if self._inputs is not None and self._inputs_key == key:
@@ -241,7 +241,7 @@ class StructureGP:
         return arr
 
     # ------------------------------------------------------------------ fit
-    def fit(self, X: np.ndarray, y: np.ndarray) -> "StructureGP":
+    def fit(self, X: np.ndarray, y: np.ndarray) -> StructureGP:
         """Fit every view on rows ``X`` (n, d) of :meth:`inputs` and targets ``y`` (n,), reward
         units; choose the view with the best leave-one-out log predictive density."""
         Xf = self._check(X, "StructureGP.fit")

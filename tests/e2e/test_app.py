@@ -146,7 +146,10 @@ def test_sigint_stops_cleanly_with_summary(tmp_path):
     ("experiment.steps=abc", "experiment.steps='abc' is not an integer"),
     ("reward.window_eV=[100,200]", "reward cannot evaluate on the driver's signal axis"),
     ("reward=edge_intensity", "reward cannot evaluate on the driver's signal axis"),
-    ("experiment.steps=1e9", "experiment.steps=1000000000 exceeds the 3249 candidates"),
+    ("experiment.steps=1000000000", "experiment.steps=1000000000 exceeds the 3249 candidates"),
+    # typed at compose (agent.settings.register_configs): a float for an integer setting is refused
+    ("experiment.steps=1e9", "experiment.steps=1e9 is not of type int"),
+    ("experiment.overview.fov_nm=3", "experiment.overview.fov_nm is not a setting"),
 ])
 def test_refused_configuration_exits_2_with_one_line(tmp_path, override, match):
     proc = subprocess.run([str(BIN / "autoscope"), override, "experiment.progress=false",

@@ -112,7 +112,7 @@ def test_fast_marginal_likelihood_matches_gpax_multivariate_normal() -> None:
     import numpyro
     import numpyro.distributions as dist
 
-    from agent.surrogates.gpax_vidkl import _fast_marginal_model
+    from agent.surrogates.gpax_compiled import fast_marginal_model as _fast_marginal_model
 
     rng = np.random.default_rng(0)
     with jax.enable_x64(True):

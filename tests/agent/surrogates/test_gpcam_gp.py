@@ -57,7 +57,7 @@ def test_ucb_beta9_is_gpcams_own_ucb(fitted) -> None:
     state = SelectionState(available=np.ones(X.shape[0], bool), measured=np.zeros(0, np.int64),
                            y_measured=np.zeros(0), grid_shape=(25, 25), yx_px=X * 25, step=0,
                            rng=np.random.default_rng(0))
-    pick = UCB(beta=9.0).select(post, state, q=1)
+    pick = UCB(beta=9.0).select(post, state, q=1).indices
     assert int(pick[0]) == int(np.argmax(own))
     ei = gp.acquisition(X, "expected improvement")
     assert ei.shape == (X.shape[0],) and np.all(ei >= 0)
