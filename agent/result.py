@@ -23,6 +23,15 @@ from .record import STEP_FIELDS, Record, RecordError, axis_from_dict
 
 __all__ = ["RewardInfo", "RunResult", "reward_info"]
 
+#: value units of the built-in rewards, from their definitions: ``{axis}`` is the spectrum axis' units;
+#: an integral carries the spectrum's own intensity units, which only the instrument knows
+_VALUE_UNITS = {
+    "BandIntensity": "spectrum units x {axis}", "EdgeIntensity": "spectrum units x {axis}",
+    "LoopArea": "spectrum units x {axis}", "LoopHeight": "spectrum units", "PeakPosition": "{axis}",
+    "CoerciveBias": "{axis}", "Imprint": "{axis}", "ContactPotential": "{axis}", "CoMShift": "mrad",
+    "PeakRatio": "ratio", "EdgeRatio": "ratio", "ElementFraction": "fraction",
+}
+
 #: config keys of the built-in rewards that hold a spectral window ``[lo, hi]`` (axis units)
 _WINDOW_KEYS = ("window_eV", "window_a", "window_b", "pre_edge_eV", "fit_window_V", "background_eV")
 
@@ -53,7 +62,8 @@ def reward_info(node: dict[str, Any] | None) -> RewardInfo:
     """The reward's description from its resolved config node (``cfg.reward``).
 
     Reads the configuration only (nothing is built). Windows: every ``[lo, hi]`` setting of the
-    built-in rewards, and an edge's ``[onset, onset + integration_width]``.
+    built-in rewards, and an edge's ``[onset, onset + integration_width]``; value units of the
+    built-in rewards (a user function's are unknown: ``""``).
     """
     node = dict(node or {})
     target = str(node.get("_target_", "reward"))
@@ -70,8 +80,9 @@ def reward_info(node: dict[str, Any] | None) -> RewardInfo:
     if node.get("edge_onset_eV") is not None and node.get("integration_width_eV") is not None:
         onset = float(node["edge_onset_eV"])
         windows.append((onset, onset + float(node["integration_width_eV"])))
-    return RewardInfo(name=target.rsplit(".", 1)[-1], units=str(node.get("value_units", "") or ""),
-                      axis_units=str(node.get("units", "") or ""), windows=tuple(windows))
+    name, axis_units = target.rsplit(".", 1)[-1], str(node.get("units", "") or "")
+    units = _VALUE_UNITS.get(name, "").format(axis=axis_units or "axis units")
+    return RewardInfo(name=name, units=units, axis_units=axis_units, windows=tuple(windows))
 
 
 def _reward(attrs: Any, config: dict[str, Any]) -> RewardInfo:

@@ -132,3 +132,7 @@ def test_reward_info_reads_windows_and_wrappers():
     edge = reward_info({"_target_": "rewards.eels.EdgeIntensity", "edge_onset_eV": 284.0,
                         "pre_edge_eV": [234, 279], "integration_width_eV": 50.0})
     assert edge.windows == ((234.0, 279.0), (284.0, 334.0))
+    assert edge.units == "spectrum units x axis units" and info.units == "ratio"
+    band = reward_info({"_target_": "rewards.bands.BandIntensity", "window_eV": [1.5, 2.4], "units": "eV"})
+    assert band.label == "BandIntensity (spectrum units x eV)"
+    assert reward_info({"_target_": "mine.fun", "_partial_": True}).label == "fun"  # a user function: no units
