@@ -3,7 +3,7 @@ receive an expensive (long) acquisition.
 
 A false positive costs a long acquisition at a useless spot, a false negative only a missed chance,
 so the decision threshold maximises F-beta with beta = 1/3 on validation data (precision weighted
-9:1 over recall). :class:`~agent.vision.gated_policy.GatedPolicy` applies the gate in the loop.
+9:1 over recall). :class:`policies.GatedPolicy` applies the gate in the loop (``gate=quality``).
 
 Training data come from anywhere; :func:`train_gate_on_emulator` labels emulator surveys with the
 exact particle geometry (default rule ``"hotspot"``: within 5 nm outside a rod tip or a triangle
