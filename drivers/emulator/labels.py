@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from drivers import validation
 from drivers.errors import ConfigurationError, InvalidArgument
 from drivers.frames import Frame
 
@@ -94,10 +95,7 @@ def label_positions(emulator: PlasmonEmulator | Sample, yx_m: np.ndarray,
     pts = np.asarray(yx_m, dtype=np.float64)
     if pts.ndim != 2 or pts.shape[1] != 2 or not np.all(np.isfinite(pts)):
         raise InvalidArgument(f"yx_m must be a finite (n, 2) array of metres, got shape {pts.shape}")
-    dist = float(distance_m)
-    if not (np.isfinite(dist) and dist > 0.0):
-        raise ConfigurationError(f"label_positions: distance_m={distance_m} must be a finite "
-                                 "number > 0 (metres), e.g. 5e-9")
+    dist = validation.positive("label_positions: distance_m", distance_m, unit=" m", fix="e.g. 5e-9")
     if callable(rule):
         out = np.asarray(rule(sample, pts))
         if out.shape != (pts.shape[0],):
@@ -126,9 +124,8 @@ def top_labels(truth: np.ndarray, top_fraction: float = 0.05) -> np.ndarray:
     """(n,) bool: ``truth`` (e.g. a reward's noise-free value per position) at or above its
     ``1 - top_fraction`` quantile; NaN values are never positive."""
     t = np.asarray(truth, dtype=np.float64)
+    validation.in_range("top_fraction", top_fraction, 0.0, 1.0, lo_open=True, hi_open=True, fix="e.g. 0.05")
     frac = float(top_fraction)
-    if not 0.0 < frac < 1.0:
-        raise ConfigurationError(f"top_fraction={top_fraction} must lie in (0, 1), e.g. 0.05")
     finite = np.isfinite(t)
     if not finite.any():
         raise InvalidArgument("the truth is NaN at every position: no top to label")
