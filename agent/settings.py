@@ -36,9 +36,11 @@ def _coerce(name: str, value: Any, annotation: Any) -> Any:
     refused, never rounded); reals must be finite numbers; switches true/false; texts text.
     """
     kind = str(annotation).replace("typing.", "")
-    optional = kind.startswith("Optional[")
-    if optional:
+    optional = kind.startswith("Optional[") or kind.endswith(" | None")
+    if kind.startswith("Optional["):
         kind = kind[len("Optional["):-1]
+    elif optional:
+        kind = kind[: -len(" | None")]
     if value is None:
         if optional:
             return None
@@ -249,7 +251,7 @@ def compose_error(err: BaseException, overrides: list[str]) -> ConfigError:
             _coerce(key, value, annotation)
         except ConfigError as refused:
             return refused
-        kind = str(annotation).replace("typing.", "").replace("Optional[", "").rstrip("]")
+        kind = str(annotation).replace("typing.", "").replace("Optional[", "").rstrip("]").replace(" | None", "")
         return ConfigError(f"{key}={raw} is not of type {kind}; give e.g. {key}={_coerce(key, value, annotation)!r}")
     first = str(err).splitlines()[0] if str(err) else type(err).__name__
     detail = str(cause).splitlines()[0] if cause is not None and str(cause) else ""

@@ -45,21 +45,39 @@ def is_number(value: object) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
-def finite(field: str, value: Any, *, error: ErrorType = ConfigurationError, fix: str = "") -> float:
-    """``value`` as a finite float (``bool``, text, NaN and +-inf refused)."""
-    if not is_number(value) or not math.isfinite(float(value)):
+def _as_float(value: Any, coerce: bool) -> float | None:
+    """``value`` as a float, or None when it is not a number (``coerce``: whatever ``float()``
+    reads, numeric text and 0-d arrays included; never a bool)."""
+    if isinstance(value, (bool, np.bool_)):
+        return None
+    if is_number(value):
+        return float(value)
+    if coerce:
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            return None
+    return None
+
+
+def finite(field: str, value: Any, *, coerce: bool = False, error: ErrorType = ConfigurationError,
+           fix: str = "") -> float:
+    """``value`` as a finite float (``bool``, NaN and +-inf refused; text too unless ``coerce``)."""
+    v = _as_float(value, coerce)
+    if v is None or not math.isfinite(v):
         raise _fail(error, f"{field}={value!r} must be a finite number", fix)
-    return float(value)
+    return v
 
 
 def positive(field: str, value: Any, *, allow_zero: bool = False, maximum: float | None = None,
-             unit: str = "", error: ErrorType = ConfigurationError, fix: str = "") -> float:
+             unit: str = "", coerce: bool = False, error: ErrorType = ConfigurationError,
+             fix: str = "") -> float:
     """``value`` as a finite float ``> 0`` (``>= 0`` with ``allow_zero``), ``<= maximum`` if given;
-    ``unit`` (e.g. ``" s"``) follows the bound in the message."""
+    ``unit`` (e.g. ``" s"``) follows the bound in the message; ``coerce`` also reads numeric text."""
     bound = ">= 0" if allow_zero else "> 0"
-    if not is_number(value) or not math.isfinite(float(value)):
+    v = _as_float(value, coerce)
+    if v is None or not math.isfinite(v):
         raise _fail(error, f"{field}={value!r} must be a finite number {bound}{unit}", fix)
-    v = float(value)
     if v < 0.0 or (v == 0.0 and not allow_zero):
         raise _fail(error, f"{field}={value!r} must be {bound}{unit}", fix)
     if maximum is not None and v > maximum:
@@ -68,18 +86,18 @@ def positive(field: str, value: Any, *, allow_zero: bool = False, maximum: float
     return v
 
 
-def nonnegative(field: str, value: Any, *, unit: str = "", error: ErrorType = ConfigurationError,
-                fix: str = "") -> float:
+def nonnegative(field: str, value: Any, *, unit: str = "", coerce: bool = False,
+                error: ErrorType = ConfigurationError, fix: str = "") -> float:
     """``value`` as a finite float ``>= 0``."""
-    return positive(field, value, allow_zero=True, unit=unit, error=error, fix=fix)
+    return positive(field, value, allow_zero=True, unit=unit, coerce=coerce, error=error, fix=fix)
 
 
 def in_range(field: str, value: Any, lo: float | None = None, hi: float | None = None, *,
-             lo_open: bool = False, hi_open: bool = False, error: ErrorType = ConfigurationError,
-             fix: str = "") -> float:
+             lo_open: bool = False, hi_open: bool = False, coerce: bool = False,
+             error: ErrorType = ConfigurationError, fix: str = "") -> float:
     """``value`` as a finite float within ``lo``/``hi`` (``None``: unbounded; ``*_open``: the bound
     itself is refused)."""
-    v = finite(field, value, error=error, fix=fix)
+    v = finite(field, value, coerce=coerce, error=error, fix=fix)
     bad_lo = lo is not None and (v <= lo if lo_open else v < lo)
     bad_hi = hi is not None and (v >= hi if hi_open else v > hi)
     if bad_lo or bad_hi:

@@ -12,6 +12,8 @@ import numbers
 
 import numpy as np
 
+from drivers import validation
+
 from .errors import PolicyConfigError, PolicyInputError
 from .protocol import NoCandidatesLeft, SelectionState
 
@@ -30,12 +32,7 @@ def check_q(q: int) -> int:
 
 def check_nonnegative(owner: str, name: str, value: float, hint: str) -> float:
     """Validate a finite, non-negative float setting; the error names ``owner.name`` and ``hint``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise PolicyConfigError(f"{owner}: {name}={value!r} must be a number >= 0; {hint}")
-    v = float(value)
-    if not math.isfinite(v) or v < 0:
-        raise PolicyConfigError(f"{owner}: {name}={value!r} must be finite and >= 0; {hint}")
-    return v
+    return validation.nonnegative(f"{owner}: {name}", value, error=PolicyConfigError, fix=hint)
 
 
 def check_range(owner: str, name: str, value: float, lo: float, hi: float | None = None,

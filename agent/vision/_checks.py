@@ -3,13 +3,12 @@ the field and the fix."""
 
 from __future__ import annotations
 
-import math
-import numbers
 from typing import Any
 
 import numpy as np
 
 from agent.candidates import CandidateSet
+from drivers import validation
 
 from .errors import VisionConfigError, VisionInputError
 
@@ -78,31 +77,14 @@ def check_mask(mask: Any, shape: tuple[int, ...] | None = None, name: str = "mas
 
 def check_int(owner: str, name: str, value: Any, lo: int, hi: int | None = None) -> int:
     """An int in [lo, hi] (``hi`` None: no upper bound)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise VisionConfigError(f"{owner}: {name}={value!r} must be an integer >= {lo}")
-    v = int(value)
-    if v < lo or (hi is not None and v > hi):
-        bound = f"in [{lo}, {hi}]" if hi is not None else f">= {lo}"
-        raise VisionConfigError(f"{owner}: {name}={value!r} must be {bound}")
-    return v
+    return validation.integer(f"{owner}: {name}", value, lo, hi, error=VisionConfigError)
 
 
 def check_float(owner: str, name: str, value: Any, lo: float | None = None, hi: float | None = None,
                 lo_open: bool = False, hi_open: bool = False) -> float:
     """A finite float within optional bounds (open or closed)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise VisionConfigError(f"{owner}: {name}={value!r} must be a number")
-    v = float(value)
-    if not math.isfinite(v):
-        raise VisionConfigError(f"{owner}: {name}={value!r} must be finite")
-    bad_lo = lo is not None and (v <= lo if lo_open else v < lo)
-    bad_hi = hi is not None and (v >= hi if hi_open else v > hi)
-    if bad_lo or bad_hi:
-        left = "" if lo is None else ("(" if lo_open else "[") + f"{lo}"
-        right = "" if hi is None else f"{hi}" + (")" if hi_open else "]")
-        raise VisionConfigError(f"{owner}: {name}={value!r} must lie in {left or '(-inf'}, "
-                                f"{right or 'inf)'}")
-    return v
+    return validation.in_range(f"{owner}: {name}", value, lo, hi, lo_open=lo_open, hi_open=hi_open,
+                               error=VisionConfigError)
 
 
 def check_choice(owner: str, name: str, value: Any, choices: tuple[str, ...]) -> str:
