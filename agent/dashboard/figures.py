@@ -197,7 +197,9 @@ def maps_figure(snap: Snapshot) -> go.Figure:
         coloraxis2=dict(colorscale="Cividis", colorbar=dict(
             title=dict(text="std (same units)", side="top"), orientation="h", thickness=10, len=0.3,
             x=(_index(panels, "uncertainty (std)") + 0.5) / len(panels), y=-0.12, yanchor="top")),
-        title=f"maps, one colour scale for prediction and truth: {label}", margin=dict(l=50, r=10, t=50, b=80),
+        title=f"maps, one colour scale for prediction and truth: {label}"
+        + ("" if "mean" in snap.maps else "<br><sub>predicted maps: none in the record yet (written at the run's "
+                                           "end)</sub>"), margin=dict(l=50, r=10, t=60, b=80),
         height=400, uirevision=snap.name)
     return fig
 
