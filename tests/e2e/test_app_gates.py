@@ -155,10 +155,10 @@ def test_seed_design_lies_in_the_segmentation_gate(tmp_path):
     gated = _seed_design(tmp_path, "gated", "gate=segmentation", *SMALL_UNET)
     mask = gated.policy.mask
     assert mask is not None and 0 < mask.sum() < mask.size
-    assert len(gated._design) == 6 and len(set(gated._design)) == 6
-    assert mask[gated._design].all(), "a seed point lies where the gate refuses a measurement"
-    assert not mask[plain._design].all()  # ungated, some seed points fall outside the gate
-    assert gated._design != plain._design
+    assert len(gated.design) == 6 and len(set(gated.design)) == 6
+    assert mask[gated.design].all(), "a seed point lies where the gate refuses a measurement"
+    assert not mask[plain.design].all()  # ungated, some seed points fall outside the gate
+    assert gated.design != plain.design
 
 
 def test_seed_design_follows_a_prior(tmp_path):
@@ -167,8 +167,8 @@ def test_seed_design_follows_a_prior(tmp_path):
     plain = _seed_design(tmp_path, "plain")
     weighted = _seed_design(tmp_path, "weighted", *prior)
     w = weighted.policy.weights
-    assert weighted._design != plain._design and len(set(weighted._design)) == 6
-    assert np.mean(w[weighted._design]) > np.mean(w[plain._design])
+    assert weighted.design != plain.design and len(set(weighted.design)) == 6
+    assert np.mean(w[weighted.design]) > np.mean(w[plain.design])
 
 
 def test_quality_gate_logs_its_training_and_records_its_validation(tmp_path, caplog):
