@@ -254,7 +254,7 @@ class PeakPosition:
         return float(centre - scale * b / (2.0 * a))
 
     def __repr__(self) -> str:
-        params = {"window": self.window, "units": self.units, "method": self.method}
+        params: dict[str, object] = {"window": self.window, "units": self.units, "method": self.method}
         if self.min_snr is not None:
             params["min_snr"] = self.min_snr
         return format_repr("PeakPosition", params)

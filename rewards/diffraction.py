@@ -118,7 +118,8 @@ class CoMShift:
         shape = self.pattern_shape
         source = "pattern_shape"
         if shape is None and getattr(axis, "pattern_shape", None) is not None:
-            shape, source = tuple(int(v) for v in axis.pattern_shape), "axis.pattern_shape"
+            ky, kx = (int(v) for v in axis.pattern_shape)
+            shape, source = (ky, kx), "axis.pattern_shape"
         if shape is None:
             side = math.isqrt(n)
             if side * side != n:

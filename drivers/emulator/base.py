@@ -282,6 +282,7 @@ class PointProbeEmulator:
                 raise InvalidArgument(f"yx_frac={tuple(yx_frac)!r} must lie in [0, 1] on both axes")
             pos = (-half + frac[0] * fov, -half + frac[1] * fov)
         else:
+            assert yx_m is not None  # exactly one of yx_frac and yx_m was given
             pos = pair("yx_m", yx_m)
             tol = 1e-12 * fov
             if not all(-half - tol <= p <= half + tol for p in pos):

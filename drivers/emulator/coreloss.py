@@ -219,10 +219,11 @@ class CoreLossEmulator(PlasmonEmulator):
 
     def _install_sample(self, sample: Sample) -> None:
         self._sample = sample
-        self._model = CoreLossModel(sample, self._axis.values, self.zlp_fwhm_eV, self.background_power,
-                                    self.edge_database)
+        self._edge_model = CoreLossModel(sample, self._axis.values, self.zlp_fwhm_eV, self.background_power,
+                                         self.edge_database)
+        self._model = self._edge_model  # type: ignore[assignment]  # the spectra come from its probabilities()
 
     @property
     def edges(self) -> tuple[Edge, ...]:
         """The ionisation edges in the spectra (support's first), with where their onsets came from."""
-        return self._model.edges
+        return self._edge_model.edges

@@ -493,7 +493,8 @@ def _apart(p: Particle, p_outline: np.ndarray, q: Particle, q_outline: np.ndarra
 
 
 def _draw_texture(rng: np.random.Generator) -> np.ndarray:
-    wavelength = np.exp(rng.uniform(*np.log(_TEXTURE_WAVELENGTH_M), size=_TEXTURE_WAVES))
+    log_lo, log_hi = np.log(_TEXTURE_WAVELENGTH_M)
+    wavelength = np.exp(rng.uniform(log_lo, log_hi, size=_TEXTURE_WAVES))
     direction = rng.uniform(0.0, 2.0 * np.pi, size=_TEXTURE_WAVES)
     k = 2.0 * np.pi / wavelength
     phase = rng.uniform(0.0, 2.0 * np.pi, size=_TEXTURE_WAVES)

@@ -161,7 +161,8 @@ class FourDSTEMEmulator(ElectronProbeEmulator):
         self.halo_mrad = positive("halo_mrad", halo_mrad, unit=" mrad")
         self.pattern_px = integer("pattern_px", pattern_px, 8, 512)
         self._deflection_rad_per_V = deflection_rad_per_V(self.high_tension_V)
-        self._axis = PatternAxis.for_camera((self.pattern_px, self.pattern_px), self.k_mrad_per_px)
+        self._pattern_axis = PatternAxis.for_camera((self.pattern_px, self.pattern_px), self.k_mrad_per_px)
+        self._axis = self._pattern_axis
         self._camera_axes = camera_axes((self.pattern_px, self.pattern_px), self.k_mrad_per_px)
         self._install_specimen(Specimen.random(
             self.seed, self.sample_extent_m, self.n_particles, self.materials,
@@ -212,7 +213,7 @@ class FourDSTEMEmulator(ElectronProbeEmulator):
     @property
     def pattern_axis(self) -> PatternAxis:
         """The flattened pattern's signal axis (``"k_index"``, px, with shape and pitch)."""
-        return self._axis
+        return self._pattern_axis
 
     @property
     def camera_axes(self) -> tuple[Axis, Axis]:

@@ -387,7 +387,8 @@ def _surface_texture(seed: int, roughness_m: float) -> np.ndarray:
     if roughness_m == 0.0:
         return np.zeros((0, 4))
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0x70F0]))
-    wavelength = np.exp(rng.uniform(*np.log(_TEXTURE_WAVELENGTH_M), size=_TEXTURE_WAVES))
+    log_lo, log_hi = np.log(_TEXTURE_WAVELENGTH_M)
+    wavelength = np.exp(rng.uniform(log_lo, log_hi, size=_TEXTURE_WAVES))
     direction = rng.uniform(0.0, 2.0 * np.pi, size=_TEXTURE_WAVES)
     k = 2.0 * np.pi / wavelength
     phase = rng.uniform(0.0, 2.0 * np.pi, size=_TEXTURE_WAVES)

@@ -253,7 +253,7 @@ class ReplayDriver:
             )
         self._overhead_s = _positive("overhead_s", overhead_s, allow_zero=True)
         check_denoise(denoise, sigma_px, box_px, n_components, tuple(cube.shape), blas_threads)
-        self._denoise = {
+        self._denoise: dict[str, Any] = {
             "method": denoise,
             "sigma_px": sigma_px,
             "box_px": box_px,
