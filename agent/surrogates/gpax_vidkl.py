@@ -50,7 +50,8 @@ import numpy as np
 from policies.posterior import Posterior
 
 from .errors import GpaxFitError, SurrogateConfigError, SurrogateStateError
-from .gpax_compiled import Compiled, GpaxUnavailable, bucket_size, in_precision
+from .gpax_compiled import Compiled, bucket_size
+from .gpax_model import GpaxUnavailable, in_precision
 from .inputs import as_patches, as_targets
 from .protocol import HealthReport
 from .settings import bool_setting, float_setting, int_setting
@@ -64,8 +65,6 @@ logger = logging.getLogger(__name__)
 _KERNELS = ("RBF", "Matern")
 _CLEAR = ("new_bucket", "always", "never")
 _DTYPES = {"float64": np.float64, "float32": np.float32}
-#: extra diagonal jitter tried, in order, when the training kernel's Cholesky factor fails.
-_JITTERS = (0.0, 1e-5, 1e-4, 1e-3)
 
 
 @dataclass(frozen=True)
@@ -255,19 +254,6 @@ class GpaxViDKL(GPShell):
             self._bucket = None
         return self._compiled
 
-    def _padded(self, Xf: np.ndarray, y_std: np.ndarray, bucket: int) -> tuple[Any, Any, Any]:
-        """Zero-padded inputs (bucket, d), targets (bucket,) and mask (bucket,) {0, 1}, ``dtype``."""
-        assert self._compiled is not None
-        jnp = self._compiled.s["jnp"]
-        n, d = Xf.shape
-        Xp = np.zeros((bucket, d), dtype=self._np_dtype)
-        Xp[:n] = Xf
-        yp = np.zeros(bucket, dtype=self._np_dtype)
-        yp[:n] = y_std
-        mask = np.zeros(bucket, dtype=self._np_dtype)
-        mask[:n] = 1.0
-        return jnp.asarray(Xp), jnp.asarray(yp), jnp.asarray(mask)
-
     def _restart_seed(self) -> int:
         return int(np.random.SeedSequence([self.seed, self._n_restarts]).generate_state(1)[0] % (2**31))
 
@@ -300,7 +286,7 @@ class GpaxViDKL(GPShell):
         if new_bucket and self._bucket is not None and self.clear_caches == "new_bucket":
             self._clear()  # the old bucket's executables are never needed again
         self._bucket = bucket
-        Xj, yj, mj = self._padded(Xp.reshape(n, -1), scaler.transform(yy), bucket)
+        Xj, yj, mj = comp.padded(Xp.reshape(n, -1), scaler.transform(yy), bucket, self._np_dtype)
 
         from_scratch = (
             not self.warm_start
@@ -317,15 +303,15 @@ class GpaxViDKL(GPShell):
                 "gpax viDKL was collapsed after the last fit: re-initialising with seed %d (restart %d)",
                 self._init_seed, self._n_restarts,
             )
-        result = self._run(comp, Xj, yj, mj, from_scratch)
         steps = self.num_steps_init if from_scratch else self.num_steps_warm
+        result = comp.run(from_scratch, self._init_seed, self._n_fits, self._params, steps, Xj, yj, mj)
         if not result[-1]:
             # One recovery: a fresh initialisation from a new seed.
             self._n_restarts += 1
             self._init_seed = self._restart_seed()
             reinitialised, from_scratch = True, True
             logger.warning("gpax viDKL fit went non-finite: re-initialising with seed %d", self._init_seed)
-            result = self._run(comp, Xj, yj, mj, True)
+            result = comp.run(True, self._init_seed, self._n_fits, self._params, self.num_steps_init, Xj, yj, mj)
             steps += self.num_steps_init
             if not result[-1]:
                 raise GpaxFitError(
@@ -337,7 +323,7 @@ class GpaxViDKL(GPShell):
         self._kp = {k: np.asarray(v, dtype=np.float64) for k, v in kp.items()}
         self._patch_shape = patch_shape
         self._X, self._y, self._scaler = Xp, yy, scaler
-        self._factors = self._make_factors(nn_params, kp, Xj, yj, mj)
+        self._factors = comp.factors(nn_params, kp, Xj, yj, mj, self._np_dtype)
         report = self._health_over(Xp)
         self._n_fits += 1
         self._total_steps += steps
@@ -359,41 +345,6 @@ class GpaxViDKL(GPShell):
             health=report,
         )
         return self
-
-    def _run(self, comp: Compiled, Xj: Any, yj: Any, mj: Any,
-             from_scratch: bool) -> tuple[dict[str, Any], float, Any, Any, bool]:
-        """SVI from a fresh initialisation or from the current parameters.
-
-        Returns (guide locations, last loss, haiku params, kernel params, all finite).
-        """
-        fns = comp.fns_init if from_scratch else comp.fns_warm
-        seed = np.uint32(self._init_seed)
-        if not comp.initialised:
-            comp.first_state(int(seed), 0, Xj, yj, mj)  # eager, once: sets NumPyro's guide up
-        if from_scratch:
-            # A pure function of (seed, data): a from-scratch fit is reproducible.
-            locs0 = comp.restart_locs(seed, np.uint32(0), Xj, yj, mj)
-            state = fns["state_from"](seed, np.uint32(0), Xj, yj, mj, locs0)
-        else:
-            state = fns["state_from"](seed, np.uint32(self._n_fits), Xj, yj, mj, self._params)
-        steps = self.num_steps_init if from_scratch else self.num_steps_warm
-        state, last_loss = fns["run"](state, Xj, yj, mj, np.int32(steps))
-        locs, nn_params, kp = fns["params_of"](state)
-        loss = float(np.asarray(last_loss))
-        finite = math.isfinite(loss) and all(bool(np.all(np.isfinite(np.asarray(v)))) for v in locs.values())
-        return locs, loss, nn_params, kp, finite
-
-    def _make_factors(self, nn_params: Any, kp: Any, Xj: Any, yj: Any, mj: Any) -> tuple[Any, ...]:
-        """(z_train, chol, alpha, mask, nn_params, kernel params) of the current fit."""
-        comp = self._compiled
-        assert comp is not None
-        for jitter in _JITTERS:
-            z, chol, alpha = comp.factor(nn_params, kp, Xj, yj, mj, self._np_dtype(jitter))
-            if bool(np.all(np.isfinite(np.asarray(chol)))):
-                if jitter:
-                    logger.warning("gpax viDKL: Cholesky needed an extra jitter of %g", jitter)
-                return z, chol, alpha, mj, nn_params, kp
-        raise GpaxFitError("GpaxViDKL: the training kernel is not positive definite even with jitter 1e-3")
 
     # ------------------------------------------------------------------ prediction
     def _predict_all(self, Xp: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -499,7 +450,7 @@ class GpaxViDKL(GPShell):
         scaler = self._make_scaler(y)
         n = int(X.shape[0])
         bucket = bucket_size(n, self.min_bucket, self.bucket_growth)
-        Xj, yj, mj = self._padded(X.reshape(n, -1), scaler.transform(y), bucket)
+        Xj, yj, mj = comp.padded(X.reshape(n, -1), scaler.transform(y), bucket, self._np_dtype)
         if not comp.initialised:
             comp.first_state(self._init_seed, 0, Xj, yj, mj)  # sets NumPyro's guide up
         template = comp.restart_locs(np.uint32(0), np.uint32(0), Xj, yj, mj)
@@ -519,4 +470,4 @@ class GpaxViDKL(GPShell):
         self._kp = {k: np.asarray(v, dtype=np.float64) for k, v in kp.items()}
         self._patch_shape = patch_shape
         self._X, self._y, self._scaler = X, y, scaler
-        self._factors = self._make_factors(nn_params, kp, Xj, yj, mj)
+        self._factors = comp.factors(nn_params, kp, Xj, yj, mj, self._np_dtype)
