@@ -38,13 +38,20 @@ def normalise_overrides(argv: Sequence[str], conf_dir: Path | None = None) -> li
 
     Hydra refuses a null group override (``Config group override must be a string or a list. Got
     NoneType``); ``safety=none`` is the config group option that removes the safety layer, and
-    ``safety=null`` is read as the same."""
+    ``safety=null`` is read as the same. The former ``gate=weight_fewshot|weight_segmentation`` (and
+    their ``gate.*`` keys) are read as ``prior=fewshot|segmentation`` (``prior.*``)."""
     conf = CONF_DIR if conf_dir is None else conf_dir
+    # the priors were options of the gate group before they got their own: `gate=weight_fewshot
+    # gate.prior.x=..` is read as `prior=fewshot prior.prior.x=..`
+    old_prior = any(re.fullmatch(r"gate=weight_(fewshot|segmentation)", item) for item in argv)
     out: list[str] = []
     for item in argv:
         match = re.fullmatch(r"([+~]?)([A-Za-z_][\w/]*)=(null|None|~)", item)
         if match and (conf / match.group(2) / "none.yaml").is_file():
             item = f"{match.group(1)}{match.group(2)}=none"
+        elif old_prior and item.startswith("gate"):
+            item = re.sub(r"^gate=weight_", "prior=", item)
+            item = re.sub(r"^gate\.", "prior.", item)
         out.append(item)
     return out
 

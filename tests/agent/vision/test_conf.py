@@ -163,3 +163,21 @@ def test_composed_gate_follows_experiment_overrides():
 def test_a_rectangular_survey_trains_on_its_own_shape():
     view = emulator_view(3, shape_px=[64, 48], window_px=16, stride_px=8, margin_px=8)
     assert view.overview.data.shape == (64, 48) and view.masks.kind.shape == (64, 48)
+
+
+def test_former_weight_gates_are_read_as_priors():
+    from hydra import compose, initialize_config_dir
+
+    from agent.confdir import normalise_overrides
+
+    old = ["gate=weight_fewshot", "gate.prior.positive_yx_m=[[1.0e-8,2.0e-8]]", "gate.power=2.0",
+           "experiment.steps=5"]
+    new = normalise_overrides(old)
+    assert new == ["prior=fewshot", "prior.prior.positive_yx_m=[[1.0e-8,2.0e-8]]", "prior.power=2.0",
+                   "experiment.steps=5"]
+    assert normalise_overrides(["gate=weight_segmentation"]) == ["prior=segmentation"]
+    assert normalise_overrides(["gate=quality", "gate.threshold=0.5"]) == ["gate=quality", "gate.threshold=0.5"]
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=new)
+    assert cfg.get("gate") is None and cfg.prior.power == 2.0
+    assert cfg.prior.prior._target_ == "agent.vision.FewShotCandidateScorer"
