@@ -135,15 +135,15 @@ def create_app(root: str | Path, poll_s: float = DEFAULT_POLL_S) -> dash.Dash:
                   Output("maps", "figure"), Output("reward", "figure"), Output("discovery", "figure"),
                   Output("spectrum", "figure"), Output("events", "children"), Output("compare", "figure"),
                   Input("tick", "n_intervals"), Input("run", "value"), Input("url", "search"), Input("mouse", "value"),
-                  State("rendered", "data"))
-    def _update(_n: int | None, key: str | None, search: str | None, mouse: str | None,
+                  Input("pending", "data"), State("rendered", "data"))
+    def _update(_n: int | None, key: str | None, search: str | None, mouse: str | None, pending: Any,
                 rendered: Any) -> tuple[Any, ...]:
         view = runs.view(key)
         snap = view.poll()
         mouse = mouse if authorised(search) else "zoom"
         keys = runs.refresh()
         others = [runs.view(k).poll() for k in keys] if len(keys) > 1 else []
-        stamp = [view.name, list(snap.version), mouse, [list(s.version) for s in others]]
+        stamp = [view.name, list(snap.version), mouse, pending, [list(s.version) for s in others]]
         if rendered == stamp:
             raise PreventUpdate
         paused = F.is_paused(snap)
@@ -155,7 +155,7 @@ def create_app(root: str | Path, poll_s: float = DEFAULT_POLL_S) -> dash.Dash:
                                                                                                "details")],
                                      className=f"event event-{r['kind']}") for r in F.event_rows(snap)])
         compare = F.comparison_figure(others) if others else dash.no_update
-        return (stamp, status, F.overview_figure(snap, str(mouse)), F.maps_figure(snap), F.reward_figure(snap),
+        return (stamp, status, F.overview_figure(snap, str(mouse), pending), F.maps_figure(snap), F.reward_figure(snap),
                 F.discovery_figure(snap), F.spectrum_figure(snap), events, compare)
 
     @app.callback(Output("run", "options"), Output("run", "style"), Output("compare", "style"),
@@ -169,13 +169,17 @@ def create_app(root: str | Path, poll_s: float = DEFAULT_POLL_S) -> dash.Dash:
         return [{"label": k, "value": k} for k in keys], shown, {"display": "block" if many else "none"}
 
     @app.callback(Output("pending", "data"), Output("pending-text", "children"), Output("btn-send", "disabled"),
-                  Input("overview", "clickData"), Input("overview", "relayoutData"), State("run", "value"),
-                  State("url", "search"), prevent_initial_call=True)
-    def _pick(click: Any, relayout: Any, key: str | None, search: str | None) -> tuple[Any, ...]:
+                  Input("overview", "clickData"), Input("overview", "relayoutData"), Input("btn-send", "n_clicks"),
+                  State("run", "value"), State("url", "search"), prevent_initial_call=True)
+    def _pick(click: Any, relayout: Any, _sent: int | None, key: str | None, search: str | None) -> tuple[Any, ...]:
+        """A click (force) or a drawn box (veto) becomes the pending command; "send" clears it (the
+        control callback, fired by the same click, still reads it)."""
         if not authorised(search):
             raise PreventUpdate
-        snap = runs.view(key).poll()
         trigger = dash.ctx.triggered_id and dash.ctx.triggered[0]["prop_id"]
+        if trigger == "btn-send.n_clicks":
+            return None, "", True
+        snap = runs.view(key).poll()
         if trigger == "overview.clickData" and click and click.get("points"):
             p = click["points"][0]
             py, px = F.to_pixel(snap, float(p["y"]), float(p["x"]))

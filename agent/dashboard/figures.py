@@ -93,9 +93,11 @@ def _maximize(snap: Snapshot) -> bool:
     return bool((snap.config.get("experiment") or {}).get("maximize", True))
 
 
-def overview_figure(snap: Snapshot, mouse: str = "zoom") -> go.Figure:
+def overview_figure(snap: Snapshot, mouse: str = "zoom", pending: dict[str, Any] | None = None) -> go.Figure:
     """The overview image with the measured path, the latest, in-flight and planned points and the
-    vetoed boxes. ``mouse``: ``"veto"`` (drag a rectangle), ``"force"`` (click a point) or ``"zoom"``."""
+    vetoed boxes. ``mouse``: ``"veto"`` (drag a rectangle), ``"force"`` (click a point) or ``"zoom"``;
+    ``pending``: a command not sent yet (``{"verb": "veto"|"force", "args": [...]}`` in pixels), drawn
+    dashed."""
     f = Frame2D(snap)
     fig = go.Figure()
     if snap.overview is not None:
@@ -137,6 +139,14 @@ def overview_figure(snap: Snapshot, mouse: str = "zoom") -> go.Figure:
             y0, y1, x0, x1 = (float(v) for v in ev.get("args", [0, 0, 0, 0])[:4])
             fig.add_shape(type="rect", x0=f.x(x0), x1=f.x(x1), y0=f.y(y0), y1=f.y(y1),
                           line=dict(color="red", width=2, dash="dot"), fillcolor="rgba(255,0,0,0.12)")
+    if pending and pending.get("verb") == "veto" and len(pending.get("args", [])) == 4:
+        y0, y1, x0, x1 = (float(v) for v in pending["args"])
+        fig.add_shape(type="rect", x0=f.x(x0), x1=f.x(x1), y0=f.y(y0), y1=f.y(y1),
+                      line=dict(color="orange", width=2, dash="dash"), name="pending veto")
+    elif pending and pending.get("verb") == "force" and len(pending.get("args", [])) == 2:
+        y, x = (float(v) for v in pending["args"])
+        fig.add_trace(go.Scatter(x=[f.x(x)], y=[f.y(y)], mode="markers", name="pending force (not sent)",
+                                 marker=dict(size=16, symbol="cross-thin-open", color="orange", line=dict(width=3))))
     recorded = any(ev.get("kind") == "decision" for ev in snap.events) or not snap.rows
     fig.update_layout(title="overview" + ("" if recorded else " (the run journals no in-flight point)"),
                       margin=_MARGIN, height=480, legend=dict(orientation="h", y=-0.12),
