@@ -181,3 +181,19 @@ def test_former_weight_gates_are_read_as_priors():
         cfg = compose(config_name="config", overrides=new)
     assert cfg.get("gate") is None and cfg.prior.power == 2.0
     assert cfg.prior.prior._target_ == "agent.vision.FewShotCandidateScorer"
+
+
+def test_segmentation_prior_builds_and_weighs_the_candidates():
+    from policies import SegmentationWeights
+
+    root = _root("prior", "segmentation", **{
+        "prior.prior.segmenter.train_seeds": [100], "prior.prior.segmenter.segmenter.iterations": 2,
+        "prior.prior.segmenter.shape_px": 64})
+    weighted = instantiate(root.prior)
+    assert isinstance(weighted, WeightedPolicy) and isinstance(weighted.policy, UCB)
+    assert isinstance(weighted.prior, SegmentationWeights)
+    assert isinstance(weighted.prior.segmenter, ParticleSegmenter)
+    view = emulator_view(5, shape_px=64, window_px=16, stride_px=8, margin_px=8)
+    weighted.prepare(view.candidates, view.overview)
+    w = weighted.weights
+    assert w is not None and w.shape == (view.candidates.n,) and np.all((w > 0) & (w <= 1))
