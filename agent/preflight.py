@@ -20,12 +20,16 @@ from __future__ import annotations
 import logging
 import math
 import os
-from typing import Any, Callable
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 
 from drivers.errors import DriverError
 from drivers.frames import Axis, Frame
+from drivers.protocol import Wrapper
+from drivers.truth import truth_source
 
 from .candidates import CandidateConfigError, _axis_counts
 from .settings import ConfigError, ExperimentSettings
@@ -45,42 +49,35 @@ class PreflightError(ConfigError):
     """A setting does not fit the instrument, the data or the machine (field, value, fix)."""
 
 
-def _inner_chain(driver: Any, depth: int = 8):
-    """The driver and every wrapped driver (safety layer, fault injector) through ``.inner``."""
+def _inner_chain(driver: Any, depth: int = 8) -> Iterator[Any]:
+    """The driver and every wrapped driver (safety layer, fault injector) through ``Wrapper.inner``."""
     seen = 0
     while driver is not None and seen < depth:
         yield driver
-        driver, seen = getattr(driver, "inner", None), seen + 1
+        driver, seen = (driver.inner if isinstance(driver, Wrapper) else None), seen + 1
 
 
 def driver_signal_axis(driver: Any) -> Axis | None:
-    """The signal axis the driver's spectra will have, when the driver exposes it without measuring
-    (emulators keep it as ``_axis``, replays as their recording's ``signal_axis``); else None."""
-    for d in _inner_chain(driver):
-        for getter in (lambda d: getattr(d, "signal_axis", None), lambda d: getattr(d, "_axis", None),
-                       lambda d: getattr(getattr(d, "_recording", None), "signal_axis", None)):
-            try:
-                axis = getter(d)
-            except Exception:  # noqa: BLE001 - a property that needs a connection
-                axis = None
-            if callable(axis) and not isinstance(axis, Axis):
-                continue
-            if isinstance(axis, Axis):
-                return axis
-    return None
-
-
-def _replay_recording(driver: Any) -> Any:
-    for d in _inner_chain(driver):
-        rec = getattr(d, "_recording", None)
-        if rec is not None and hasattr(rec, "cube"):
-            return rec
-    return None
+    """The signal axis the driver's spectra will have, when the driver knows it without measuring
+    (a :class:`drivers.protocol.GroundTruth`: emulators, replays); else None."""
+    oracle = truth_source(driver)
+    if oracle is None:
+        return None
+    try:
+        axis = oracle.signal_axis
+    except Exception:  # noqa: BLE001 - a property that needs a connection
+        return None
+    return axis if isinstance(axis, Axis) else None
 
 
 def _replay_driver(driver: Any) -> Any:
+    """The :class:`drivers.replay.ReplayDriver` inside ``driver``, or None (a run that replays has
+    loaded that module; no other run imports it)."""
+    module = sys.modules.get("drivers.replay.driver")
+    if module is None:
+        return None
     for d in _inner_chain(driver):
-        if getattr(d, "_recording", None) is not None and hasattr(d, "native_fov_m"):
+        if isinstance(d, module.ReplayDriver):
             return d
     return None
 
@@ -100,15 +97,15 @@ def fit_recording(settings: ExperimentSettings, driver: Any) -> ExperimentSettin
     spectrometer and image, as the replay driver itself reads them; the default experiment's exposure
     (the emulator's 0.05 s) as the recorded exposure, not as thinning the counts to 5 %. Each
     replacement is logged. Anything else the recording can honour (another exposure, to thin to; a
-    recorded detector name; the candidate grid) is kept, and a detector that is neither recorded nor a default is still refused
-    by :func:`check_driver`.
+    recorded detector name; the candidate grid) is kept, and a detector that is neither recorded nor
+    a default is still refused by :func:`check_driver`.
     """
     import dataclasses
 
     replay = _replay_driver(driver)
     if replay is None:
         return settings
-    rec = replay._recording
+    rec = replay.recording
     ov = settings.overview
     changes: dict[str, Any] = {}
     notes: list[str] = []
@@ -122,7 +119,7 @@ def fit_recording(settings: ExperimentSettings, driver: Any) -> ExperimentSettin
         notes.append(f"overview.shape_px={list(ov.shape_px)} -> the recorded grid {list(rec.shape_px)}")
     if ov.dwell_s is not None:
         changes["dwell_s"] = None  # the recorded image is what it is
-    images = [rec.image_name, *getattr(rec, "extra_images", {})]
+    images = [rec.image_name, *rec.extra_images]
     if ov.detector == _DEFAULT_DETECTORS["image"] and ov.detector not in images:
         changes["detector"] = rec.image_name
         notes.append(f"overview.detector={ov.detector} -> the recorded image {rec.image_name!r}")
@@ -130,7 +127,7 @@ def fit_recording(settings: ExperimentSettings, driver: Any) -> ExperimentSettin
     if settings.detector == _DEFAULT_DETECTORS["spectrum"] and settings.detector != rec.spectrum_name:
         top["detector"] = rec.spectrum_name
         notes.append(f"detector={settings.detector} -> the recorded spectra {rec.spectrum_name!r}")
-    recorded = getattr(replay, "_recorded_exposure_s", None)
+    recorded = replay.capabilities().max_exposure_s  # the recorded dwell
     if (recorded is not None and settings.exposure_s == ExperimentSettings.exposure_s
             and not math.isclose(settings.exposure_s, recorded)):
         # the default experiment's exposure is the emulator's (0.05 s), not a request to thin the
@@ -143,7 +140,7 @@ def fit_recording(settings: ExperimentSettings, driver: Any) -> ExperimentSettin
     if notes:
         log.warning("replay of %s: the experiment's settings do not apply to the recording: %s "
                     "(set them to the recorded values, or null, to silence this)",
-                    getattr(rec, "source", "") or "a recording", "; ".join(notes))
+                    rec.source or "a recording", "; ".join(notes))
     return dataclasses.replace(settings, overview=dataclasses.replace(ov, **changes), **top)
 
 
@@ -203,8 +200,9 @@ def check_driver(settings: ExperimentSettings, driver: Any,
         if s.overview.fov_m is not None and math.isfinite(max_fov) and s.overview.fov_m > max_fov:
             raise PreflightError(f"experiment.overview.fov_m={s.overview.fov_m:g} exceeds the driver's "
                                  f"largest field of {max_fov:g} m; set experiment.overview.fov_m<={max_fov:g}")
-    rec = _replay_recording(driver)
-    if rec is not None:
+    replay = _replay_driver(driver)
+    if replay is not None:
+        rec = replay.recording
         fix = "clean the recording (or mask those pixels) before replaying it"
         _nonfinite("the replay's spectrum cube", rec.cube, fix)
         _nonfinite("the replay's structure image", rec.image, fix)

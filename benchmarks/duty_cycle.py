@@ -35,27 +35,21 @@ def run_variant(pipeline: bool, q: int, exposure_s: float, steps: int, n_init: i
     marks: dict[str, float] = {}
 
     def on_step(exp, rows):
-        if "policy_start" not in marks and exp._n_done() >= n_init:
+        if "policy_start" not in marks and exp.n_done >= n_init:
             marks["policy_start"] = time.perf_counter()
-            marks["policy_start_n"] = exp._n_done()
+            marks["policy_start_n"] = exp.n_done
         marks["end"] = time.perf_counter()
-        marks["end_n"] = exp._n_done()
+        marks["end_n"] = exp.n_done
 
     spans: list[tuple[float, float]] = []
+
+    def on_acquired(acq):  # set_probe + acquire_spectrum of one candidate, perf_counter seconds
+        spans.append(acq.span_s)
 
     with tempfile.TemporaryDirectory() as tmp:
         exp = build_experiment(cfg, Path(tmp) / "run")
         exp.on_step = on_step
-        acquire = exp._acquire_guarded
-
-        def timed_acquire(i: int):
-            t0 = time.perf_counter()
-            try:
-                return acquire(i)
-            finally:
-                spans.append((t0, time.perf_counter()))
-
-        exp._acquire_guarded = timed_acquire
+        exp.on_acquired = on_acquired
         summary = exp.run()
     n = marks["end_n"] - marks["policy_start_n"]
     t_start, t_end = marks["policy_start"], marks["end"]

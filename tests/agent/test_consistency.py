@@ -48,7 +48,7 @@ def crashed(tmp_path_factory):
     ref_idx = Record.open(base / "ref" / "record.h5").column("index").tolist()
 
     def crash(exp, rows):
-        if exp._n_done() == 8:
+        if exp.n_done == 8:
             raise _Crash()
 
     exp = _experiment(base / "crashed", on_step=crash)
@@ -157,7 +157,7 @@ def test_fuzzed_journal_is_refused_or_recovered_never_altered(crashed, tmp_path,
     finally:
         exp.record.close()
         exp.journal.close()
-        exp._unlock_run()
+        exp.close()
 
 
 @pytest.mark.parametrize("name", ["checkpoint.pt", "overview.npz"])
@@ -210,13 +210,12 @@ def test_rebuilt_record_keeps_every_event_and_the_signal_axis(crashed, tmp_path)
     assert exp.record.event_texts()[: len(lost_events)] == lost_events
     assert exp.record.h5["steps"].attrs["signal_axis"] == lost_axis
     n_failed_before = len(exp.state.failed)
-    exp._inbox = __import__("agent.control", fromlist=["Inbox"]).Inbox(d)
-    exp._poll_control()
+    exp.poll_control()
     assert len(exp.state.failed) == n_failed_before  # earlier rows kept their rewards
     assert exp.state.y[0] == pytest.approx(read_journal(d / "journal.jsonl")[0].reward + 1.0)
     exp.record.close()
     exp.journal.close()
-    exp._unlock_run()
+    exp.close()
 
 
 def test_journal_line_altered_but_parseable_is_detected(crashed, tmp_path):
@@ -284,7 +283,7 @@ import os, sys
 sys.path[:0] = [{os.getcwd()!r}, {os.path.join(os.getcwd(), 'tests', 'agent')!r}]
 from test_consistency import _experiment
 def die(exp, rows):
-    if exp._n_done() == 6:
+    if exp.n_done == 6:
         os._exit(9)
 _experiment({str(d)!r}, on_step=die).run()
 """

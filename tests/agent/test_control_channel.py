@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from agent.control import Command, ControlError, Inbox, main as ctl, parse, send, validate_set
+from agent.control import Command, ControlError, main as ctl, parse, send, validate_set
 from agent.loop import Experiment
 from agent.settings import ExperimentSettings
 from conftest import FakeDriver, GreedyUCB, NearestSurrogate, peak_reward
@@ -57,7 +57,7 @@ def _crashed(tmp_path):
         pass
 
     def crash(exp, rows):
-        if exp._n_done() == 5:
+        if exp.n_done == 5:
             raise _Crash()
 
     d = tmp_path / "run"
@@ -121,13 +121,12 @@ def test_a_valid_force_and_veto_are_applied(tmp_path):
     y, x = exp.candidates.yx_px[free].tolist()
     send(d, parse("force", [str(y + 1), str(x)]))
     send(d, parse("veto", ["0", "8", "0", "8"]))
-    exp._inbox = Inbox(d)
-    exp._poll_control()
+    exp.poll_control()
     assert exp.state.forced == [free] and exp.state.vetoed
     assert not list((d / "control" / "rejected").glob("*.json")) if (d / "control" / "rejected").exists() else True
     exp.record.close()
     exp.journal.close()
-    exp._unlock_run()
+    exp.close()
     json  # noqa: B018
 
 

@@ -75,7 +75,7 @@ def test_faults_are_retried_and_failing_candidates_skipped(tmp_path):
     # make one seed candidate fail forever: it is recorded as failed and never chosen again
     exp2 = Experiment(d2, peak_reward, NearestSurrogate(), GreedyUCB(), _settings(), tmp_path / "r2", seed=3)
     exp2.setup()
-    bad = exp2._design[1]
+    bad = exp2.design[1]
     py, px = exp2.candidates.yx_px[bad]
     d2.fail_at = {(int(py), int(px))}
     s2 = exp2.run()
@@ -89,7 +89,7 @@ def test_control_commands(tmp_path):
     seen = {}
 
     def on_step(exp, rows):
-        n = exp._n_done()
+        n = exp.n_done
         if n == 5:
             send(run_dir, parse("veto", ["0", "63", "0", "30"]))  # left half of the field
             send(run_dir, parse("force", ["10", "50"]))
@@ -125,7 +125,7 @@ def test_crash_then_resume_keeps_everything_and_chooses_the_same(tmp_path):
     ref_idx = Record.open(tmp_path / "ref" / "record.h5").column("index").tolist()
 
     def crash(exp, rows):
-        if exp._n_done() == 9:
+        if exp.n_done == 9:
             raise _Crash()
 
     run_dir = tmp_path / "crashed"
@@ -149,9 +149,9 @@ def test_resume_replays_rows_journaled_after_the_last_checkpoint(tmp_path):
     snapshots = {}
 
     def snap(exp, rows):
-        if exp._n_done() == 8:
+        if exp.n_done == 8:
             snapshots["ckpt"] = (run_dir / "checkpoint.pt").read_bytes()
-        if exp._n_done() == 10:
+        if exp.n_done == 10:
             raise _Crash()
 
     exp = Experiment(FakeDriver(), peak_reward, NearestSurrogate(), GreedyUCB(), _settings(steps=14),
@@ -170,7 +170,7 @@ def test_resume_replays_rows_journaled_after_the_last_checkpoint(tmp_path):
 
 def test_corrupt_record_is_rebuilt_from_the_journal(tmp_path):
     def crash(exp, rows):
-        if exp._n_done() == 6:
+        if exp.n_done == 6:
             raise _Crash()
 
     run_dir = tmp_path / "c"

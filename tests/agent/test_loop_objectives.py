@@ -28,7 +28,7 @@ def test_vector_reward_runs_ehvi_with_one_model_per_objective(tmp_path):
     exp = Experiment(FakeDriver(), two_objectives, NearestSurrogate(), EHVI(n_samples=32),
                      _settings(), tmp_path / "mo", seed=1)
     summary = exp.run()
-    assert len(exp._objective_models) == 2 and all(m.n_fits > 0 for m in exp._objective_models)
+    assert len(exp.models()) == 2 and all(m.n_fits > 0 for m in exp.models())
     rec = Record.open(tmp_path / "mo" / "record.h5")
     obj = rec.column("objectives")
     assert obj.shape == (24, 2) and np.all(np.isfinite(obj))

@@ -69,7 +69,7 @@ def test_second_resume_of_a_live_run_is_refused_and_changes_nothing(tmp_path):
         pass
 
     def crash(exp, rows):
-        if exp._n_done() == 4:
+        if exp.n_done == 4:
             raise _Crash()
 
     d = tmp_path / "run"
@@ -89,4 +89,4 @@ def test_second_resume_of_a_live_run_is_refused_and_changes_nothing(tmp_path):
     second2.resume()  # released at the end of the run
     second2.record.close()
     second2.journal.close()
-    second2._unlock_run()
+    second2.close()
