@@ -343,9 +343,10 @@ def status_lines(snap: Snapshot, paused: bool) -> list[tuple[str, str]]:
             stop = ev.get("reason")
     if snap.summary is not None:
         stop = snap.summary.get("stop_reason", stop)
-    state = snap.state + (" (paused)" if paused and snap.state == "running" else "")
+    live = snap.state.startswith("running")
+    state = snap.state + (" (paused)" if paused and live else "")
     eta = "-"
-    if snap.state == "running" and isinstance(total, int) and math.isfinite(rate) and rate > 0:
+    if live and isinstance(total, int) and math.isfinite(rate) and rate > 0:
         eta = f"{max(total - n, 0) / rate:.0f} s"
     doses = [r.dose_e for r in snap.rows if math.isfinite(r.dose_e)]
     vals = [r.reward for r in snap.rows if math.isfinite(r.reward)]

@@ -15,6 +15,7 @@ import base64
 import json
 import math
 import os
+import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -100,7 +101,7 @@ class Snapshot:
     grid_shape: tuple[int, int] | None
     truth: np.ndarray | None
     maps: dict[str, np.ndarray]
-    config: dict[str, Any]
+    config: dict[str, Any]  # config.yaml, plus "_record": the record's @reward_name/@reward_units
     summary: dict[str, Any] | None
     state: str  # "running", "finished", "stopped", "interrupted", "waiting"
     row_times: list[float] = field(default_factory=list)  # when the dashboard first saw each row
@@ -131,6 +132,7 @@ class RunView:
         self._grid: tuple[int, int] | None = None
         self._truth: np.ndarray | None = None
         self._maps: dict[str, np.ndarray] = {}
+        self._record_attrs: dict[str, str] = {}
         self._record_read_at = 0.0
         self._generation = 0
 
@@ -261,8 +263,7 @@ class RunView:
                 for key in ("reward_name", "reward_units"):
                     if key in h5.attrs:
                         value = h5.attrs[key]
-                        self._config.setdefault("_record", {})[key] = (
-                            value.decode() if isinstance(value, bytes) else str(value))
+                        self._record_attrs[key] = value.decode() if isinstance(value, bytes) else str(value)
         except (OSError, KeyError, ValueError, RuntimeError):
             return
 
@@ -274,9 +275,11 @@ class RunView:
         lock = self.run_dir / "run.lock"
         try:
             holder = json.loads(lock.read_text())
-            pid = int(holder.get("pid", 0))
+            pid, host = int(holder.get("pid", 0)), str(holder.get("host", ""))
         except (OSError, ValueError, TypeError, AttributeError):
-            pid = 0
+            pid, host = 0, ""
+        if pid > 0 and host and host != socket.gethostname():
+            return f"running on {host}"  # a run folder on a share: its process cannot be checked from here
         if pid > 0 and _pid_alive(pid):
             return "running"
         return "waiting" if not self._rows else "interrupted"
@@ -310,7 +313,8 @@ class RunView:
                 rows=list(self._rows), events=list(self._events), spectrum=self._spectrum,
                 signal=self._signal, overview=self._overview, overview_axes=self._overview_axes,
                 cand_yx_px=self._cand, grid_shape=self._grid, truth=self._truth, maps=dict(self._maps),
-                config=self._config, summary=self._summary, state=state, row_times=list(self._row_times))
+                config={**self._config, "_record": dict(self._record_attrs)}, summary=self._summary,
+                state=state, row_times=list(self._row_times))
 
 
 def _pid_alive(pid: int) -> bool:
