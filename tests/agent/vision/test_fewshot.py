@@ -1,5 +1,6 @@
-"""Few-shot scoring: 5 rod-tip + 5 background patches -> every candidate scored (AUROC > 0.8
-against the emulator's own rod-tip labels), online updates, the prior map and the gate."""
+"""Few-shot scoring of patches: 5 rod-tip + 5 background patches -> every candidate scored (AUROC > 0.8
+against the emulator's own rod-tip labels), online updates, the scorer as a gate over candidates.
+Fixtures ``rod_view`` / ``fitted`` in conftest.py."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import pytest
 import torch
 
 from agent.vision import (
-    FewShotCandidateScorer,
     FewShotScorer,
     RandomFeatureEncoder,
     VisionConfigError,
@@ -16,30 +16,10 @@ from agent.vision import (
     VisionNotFittedError,
     VisionStateError,
     auroc,
-    emulator_view,
 )
-from policies import CandidateGate, CandidatePrior, GatedPolicy, RandomPolicy, WeightedPolicy
+from policies import CandidateGate
 
 torch.set_num_threads(1)
-
-
-@pytest.fixture(scope="module")
-def rod_view():
-    view = emulator_view(7)
-    tips = view.labels("rod_tip")
-    background = ~view.labels("particle", 5e-9)  # bare film, > 5 nm from every particle
-    rng = np.random.default_rng(0)
-    pos = rng.choice(np.flatnonzero(tips), 5, replace=False)
-    neg = rng.choice(np.flatnonzero(background), 5, replace=False)
-    return view, tips, pos, neg
-
-
-@pytest.fixture(scope="module")
-def fitted(rod_view):
-    view, tips, pos, neg = rod_view
-    p = view.candidates.patches
-    scorer = FewShotScorer().fit(p[pos], p[neg], pool=p)
-    return scorer, scorer.score(p)
 
 
 def test_five_plus_five_labels_rank_rod_tips(rod_view, fitted):
@@ -95,31 +75,6 @@ def test_online_update_and_state_round_trip(rod_view, fitted, tmp_path):
         FewShotScorer(n_filters=8).load(path)
 
 
-def test_candidate_scorer_by_positions_as_gate_and_prior(rod_view, fitted):
-    view, tips, pos, neg = rod_view
-    c = view.candidates
-    scorer = FewShotCandidateScorer(positive_yx_m=c.yx_m[pos].tolist(),
-                                    negative_yx_m=c.yx_m[neg].tolist())
-    assert isinstance(scorer, CandidateGate) and isinstance(scorer, CandidatePrior)
-    values = scorer.values(c)
-    _, scores = fitted
-    assert np.allclose(values, scores)  # same examples, same pool, same seed
-    assert scorer.as_map(c).shape == c.grid_shape
-    mask = scorer.gate_mask(c)
-    assert np.array_equal(mask, values >= 0.5) and 0 < mask.sum() < c.n
-    assert scorer.has_scores and np.array_equal(scorer.gate_scores(c), values)
-    assert np.array_equal(scorer.weights(c, view.overview), values)
-    policy = GatedPolicy(RandomPolicy(), scorer)
-    policy.prepare(c, view.overview)
-    assert np.array_equal(policy.mask, mask)
-    assert np.allclose(policy.scores, values)
-    weighted = WeightedPolicy(RandomPolicy(), scorer)
-    weighted.prepare(c, view.overview)
-    assert weighted.weights is not None and weighted.weights.shape == (c.n,)
-    scorer.update(c, int(np.argmax(values)), False)
-    assert scorer.scorer.n_negative == 6
-
-
 def test_patch_scorer_is_a_gate_over_the_candidates(rod_view, fitted):
     view, _, _, _ = rod_view
     scorer, scores = fitted
@@ -149,7 +104,4 @@ def test_synthetic_known_answer_and_errors():
         FewShotScorer(prototypes="median")
     with pytest.raises(VisionInputError, match="one"):
         scorer.update(noise[:2], True)
-    with pytest.raises(VisionConfigError, match="positive_yx_m"):
-        FewShotCandidateScorer()
-    with pytest.raises(VisionConfigError, match="pairs"):
-        FewShotCandidateScorer(positive_yx_m=[[1.0, 2.0, 3.0]])
+
