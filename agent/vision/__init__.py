@@ -37,7 +37,6 @@ from .particles import (
     particle_features,
 )
 from .patch_cnn import PatchCNN
-from .progress import training_progress
 from .quality_gate import QualityGate
 from .segmentation import NORMALISATIONS, ParticleSegmenter
 from .training import (
@@ -91,5 +90,4 @@ __all__ = [
     "train_gate_on_emulator",
     "train_particle_classifier_on_emulator",
     "train_segmenter_on_emulator",
-    "training_progress",
 ]
