@@ -18,7 +18,6 @@ import copy
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import gpytorch
@@ -26,14 +25,12 @@ import numpy as np
 import torch
 from botorch.models import SingleTaskGP
 from gpytorch.means import ConstantMean
-from gpytorch.mlls import ExactMarginalLogLikelihood
-from linear_operator.utils.errors import NotPSDError
 
+from .dkl_training import FitInfo, adam_exact_mll
 from .errors import SurrogateConfigError, SurrogateInputError
 from .extractors import EXTRACTORS, PatchEmbedding, build_extractor
 from .inputs import as_patches, as_targets
 from .kernels import KERNELS, make_covar_module, make_likelihood
-from .protocol import HealthReport
 from .settings import bool_setting, float_setting, int_list, int_setting
 from .shell import ExactGPShell, module_tensors
 from .standardize import TargetScaler
@@ -46,33 +43,6 @@ logger = logging.getLogger(__name__)
 #: exact Cholesky (never CG/Lanczos) up to this many training points while fitting.
 _MAX_CHOLESKY = 100_000
 _DTYPES = {"float64": torch.float64, "float32": torch.float32}
-
-
-@dataclass(frozen=True)
-class FitInfo:
-    """What the last ``fit`` did.
-
-    Args:
-        n: number of training points.
-        iterations: Adam iterations run (fewer than asked only if the loss went non-finite or the
-            kernel matrix stopped being positive definite).
-        from_scratch: True when the network and GP were (re)initialised before training.
-        reinitialised: True when that was a recovery from a collapsed latent space (new seed).
-        seed: the initialisation seed of the network now in use.
-        final_loss: negative exact marginal log-likelihood per point at the last iteration
-            (standardised units); NaN when no iteration ran.
-        seconds: wall time of the fit.
-        health: health judged on the training inputs at the end of the fit.
-    """
-
-    n: int
-    iterations: int
-    from_scratch: bool
-    reinitialised: bool
-    seed: int
-    final_loss: float
-    seconds: float
-    health: HealthReport
 
 
 class DKLSurrogate(ExactGPShell):
@@ -238,34 +208,8 @@ class DKLSurrogate(ExactGPShell):
 
     def _train(self, model: SingleTaskGP, iterations: int) -> tuple[int, float]:
         """Full-batch Adam on the exact MLL. Returns (iterations run, last loss)."""
-        model.train()
-        mll = ExactMarginalLogLikelihood(model.likelihood, model)
         assert self._net is not None
-        net_params = list(self._net.parameters())
-        net_ids = {id(p) for p in net_params}
-        gp_params = [p for p in model.parameters() if id(p) not in net_ids]
-        optimizer = torch.optim.Adam(
-            [{"params": net_params, "lr": self.lr_network}, {"params": gp_params, "lr": self.lr}],
-            foreach=True,
-        )
-        train_x = model.train_inputs[0]
-        train_y = model.train_targets
-        done, last = 0, float("nan")
-        for _ in range(iterations):
-            optimizer.zero_grad(set_to_none=True)
-            try:
-                loss = -mll(model(train_x), train_y)
-            except NotPSDError as exc:
-                logger.warning("DKL fit stopped after %d iterations: %s", done, exc)
-                break
-            if not torch.isfinite(loss):
-                logger.warning("DKL fit stopped after %d iterations: non-finite loss", done)
-                break
-            loss.backward()
-            optimizer.step()
-            done += 1
-            last = float(loss.detach())
-        return done, last
+        return adam_exact_mll(model, self._net, self.lr_network, self.lr, iterations, logger)
 
     def _snapshot(self) -> dict[str, Any]:
         """References (and, for a warm start, weight copies) to undo a fit that fails midway."""
