@@ -308,6 +308,14 @@ def spectrum_figure(snap: Snapshot) -> go.Figure:
         fig.update_layout(title="latest spectrum: none yet", margin=_MARGIN, height=300)
         return fig
     spec = snap.spectrum
+    last = snap.rows[-1]
+    shape = snap.pattern_shape
+    if shape is not None and spec.size == shape[0] * shape[1]:
+        fig.add_trace(go.Heatmap(z=spec.reshape(shape), colorscale="Magma", colorbar=dict(title="counts")))
+        fig.update_layout(title=f"latest diffraction pattern (step {last.step}, reward {last.reward:.4g})",
+                          margin=_MARGIN, height=300, yaxis=dict(autorange="reversed", scaleanchor="x"),
+                          xaxis_title="kx (px)", yaxis_title="ky (px)", uirevision=snap.name)
+        return fig
     if snap.signal is not None and snap.signal[2].size == spec.size:
         name, units, x = snap.signal
     else:
@@ -316,7 +324,6 @@ def spectrum_figure(snap: Snapshot) -> go.Figure:
     for lo, hi in _windows(snap):
         fig.add_vrect(x0=lo, x1=hi, fillcolor="orange", opacity=0.25, line_width=0,
                       annotation_text="reward window", annotation_position="top left")
-    last = snap.rows[-1]
     fig.update_layout(title=f"latest spectrum (step {last.step}, reward {last.reward:.4g})", margin=_MARGIN,
                       height=300, xaxis_title=f"{name} ({units})" if units else name, yaxis_title="counts",
                       uirevision=snap.name)

@@ -95,6 +95,7 @@ class Snapshot:
     events: list[dict[str, Any]]
     spectrum: np.ndarray | None
     signal: tuple[str, str, np.ndarray] | None  # (name, units, values) of the spectra's axis
+    pattern_shape: tuple[int, int] | None  # (ky, kx) where each "spectrum" is a diffraction pattern
     overview: np.ndarray | None
     overview_axes: tuple[np.ndarray, np.ndarray, str] | None  # y, x values, units
     cand_yx_px: np.ndarray | None
@@ -123,6 +124,7 @@ class RunView:
         self._events: list[dict[str, Any]] = []
         self._spectrum: np.ndarray | None = None
         self._signal: tuple[str, str, np.ndarray] | None = None
+        self._pattern_shape: tuple[int, int] | None = None
         self._stamps: dict[str, tuple[float, int]] = {}
         self._config: dict[str, Any] = {}
         self._summary: dict[str, Any] | None = None
@@ -191,6 +193,9 @@ class RunView:
             ax = d.get("axis") or {}
             self._signal = (str(ax.get("name", "")), str(ax.get("units", "")),
                             np.asarray([_num(v) for v in ax.get("values", [])], dtype=np.float64))
+            shape = ax.get("pattern_shape")  # a 4D-STEM camera: each "spectrum" is a (ky, kx) pattern
+            self._pattern_shape = (int(shape[0]), int(shape[1])) if isinstance(shape, list) and len(shape) == 2 \
+                else None
         elif kind == "row":
             try:
                 yx = d.get("yx_px") or [-1, -1]
@@ -311,7 +316,8 @@ class RunView:
             return Snapshot(
                 name=self.name, version=(self._generation, state, len(self._rows), len(self._events)),
                 rows=list(self._rows), events=list(self._events), spectrum=self._spectrum,
-                signal=self._signal, overview=self._overview, overview_axes=self._overview_axes,
+                signal=self._signal, pattern_shape=self._pattern_shape, overview=self._overview,
+                overview_axes=self._overview_axes,
                 cand_yx_px=self._cand, grid_shape=self._grid, truth=self._truth, maps=dict(self._maps),
                 config={**self._config, "_record": dict(self._record_attrs)}, summary=self._summary,
                 state=state, row_times=list(self._row_times))

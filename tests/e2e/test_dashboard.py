@@ -193,3 +193,19 @@ def test_decision_events_mark_the_point_in_flight_and_the_next_planned(tmp_path)
     assert inflight["step"] == 3 and planned["step"] == 4
     names = [t.name for t in F.overview_figure(snap).data]
     assert "in flight (step 3)" in names and "next planned (step 4)" in names
+
+
+
+def test_a_4d_stem_pattern_is_drawn_as_an_image(tmp_path):
+    run = _fake_run(tmp_path / "run", n_rows=0)
+    axis = {"name": "k_index", "units": "px", "values": list(range(400)), "pattern_shape": [20, 20],
+            "k_mrad_per_px": 0.5}
+    row = {"step": 0, "index": 3, "phase": "init", "yx_px": [4, 35], "yx_m": [0.0, 0.0], "reward": 0.5,
+           "spectrum_b64": __import__("base64").b64encode(np.arange(400, dtype="<f8").tobytes()).decode(),
+           "spectrum_n": 400}
+    with open(run / "journal.jsonl", "a") as fh:
+        fh.write(json.dumps({"type": "signal_axis", "axis": axis}) + "\n" + json.dumps(row) + "\n")
+    snap = RunView(run).poll()
+    assert snap.pattern_shape == (20, 20)
+    fig = F.spectrum_figure(snap)
+    assert fig.data[0].type == "heatmap" and fig.data[0].z.shape == (20, 20)
