@@ -358,10 +358,23 @@ def status_lines(snap: Snapshot, paused: bool) -> list[tuple[str, str]]:
     doses = [r.dose_e for r in snap.rows if math.isfinite(r.dose_e)]
     vals = [r.reward for r in snap.rows if math.isfinite(r.reward)]
     best = (max if _maximize(snap) else min)(vals) if vals else float("nan")
-    return [("state", state), ("step", f"{n}" + (f" / {total}" if total else "")),
+    return [("state", state), ("policy", current_policy(snap)), ("step", f"{n}" + (f" / {total}" if total else "")),
             ("rate", f"{60 * rate:.1f} /min" if math.isfinite(rate) else "-"), ("ETA", eta),
             ("dose", f"{sum(doses):.3g} e" if doses else "-"), ("best", f"{best:.4g}" if vals else "-"),
             ("stop reason", str(stop) if stop else "-")]
+
+
+def current_policy(snap: Snapshot) -> str:
+    """The policy's class from the config, or the last ``set policy=NAME`` the run applied."""
+    node = snap.config.get("policy") or {}
+    name = str(node.get("_target_", "?")).rsplit(".", 1)[-1]
+    for ev in snap.events:
+        if ev.get("kind") == "intervention" and ev.get("verb") == "set" and ev.get("outcome") == "applied":
+            for arg in ev.get("args") or []:
+                key, _, value = str(arg).partition("=")
+                if key == "policy":
+                    name = f"{value} (switched)"
+    return name
 
 
 def is_paused(snap: Snapshot) -> bool:

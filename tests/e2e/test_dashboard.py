@@ -63,13 +63,16 @@ def test_run_view_follows_the_journal_incrementally_and_reads_nan_and_null(tmp_p
     row = json.loads((run / "journal.jsonl").read_text().splitlines()[-1])
     row.update(step=3, index=4, reward=None)  # strict JSON (REC): null for NaN
     event = {"type": "event", "event": json.dumps({"kind": "intervention", "verb": "pause", "outcome": "applied"})}
+    switch = {"type": "event", "event": json.dumps({"kind": "intervention", "verb": "set", "args": ["policy=ucb"],
+                                                    "outcome": "applied"})}
     with open(run / "journal.jsonl", "a") as fh:
-        fh.write(json.dumps(row) + "\n" + json.dumps(event) + "\n" + '{"step": 4, "ind')  # a partial last line
+        fh.write(json.dumps(row) + "\n" + json.dumps(switch) + "\n" + json.dumps(event) + "\n"
+                 + '{"step": 4, "ind')  # a partial last line
     snap = view.poll()
     assert [r.step for r in snap.rows] == [0, 1, 2, 3] and math.isnan(snap.rows[3].reward)
     assert F.is_paused(snap) and F.event_rows(snap)[0]["kind"] == "intervention"
     labels = dict(F.status_lines(snap, True))
-    assert labels["step"] == "4 / 10" and labels["best"] == "19"
+    assert labels["step"] == "4 / 10" and labels["best"] == "19" and labels["policy"] == "ucb (switched)"
 
 
 def test_figures_label_the_reward_shade_its_window_and_compare_with_random(tmp_path):
