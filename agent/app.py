@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from .confdir import CONF_DIR, help_text, normalise_overrides
 from .exitcodes import ExitCode, exit_code_for, exit_code_for_error
 from .record import RecordError
-from .settings import ConfigError, ExperimentSettings
+from .settings import ConfigError, ExperimentSettings, check_overrides
 
 if TYPE_CHECKING:  # torch, botorch and the rest load only when an experiment is built
     from .loop import Experiment
@@ -51,9 +51,13 @@ def build_experiment(cfg: DictConfig, out_dir: str | Path) -> Experiment:
             raise ConfigError(f"config has no `{group}`; choose one, e.g. `{group}=...` (see conf/{group}/)")
     settings = ExperimentSettings.from_mapping(cfg.experiment)
     reward = _instantiate(cfg, "reward")
-    # a gate (conf/gate/) wraps the chosen policy (its `policy: ${policy}`): only candidates it lets
-    # through may receive an expensive measurement
-    policy = _instantiate(cfg, "gate") if cfg.get("gate") is not None else _instantiate(cfg, "policy")
+    # a gate (conf/gate/) or a prior (conf/prior/) wraps the chosen policy (its `policy: ${policy}`):
+    # a gate lets only some candidates receive an expensive measurement, a prior weighs them all
+    if cfg.get("gate") is not None and cfg.get("prior") is not None:
+        raise ConfigError("gate=... and prior=... together are not supported: choose one "
+                          "(a gate excludes candidates, a prior only weighs them)")
+    wrapper = "gate" if cfg.get("gate") is not None else "prior" if cfg.get("prior") is not None else None
+    policy = _instantiate(cfg, wrapper) if wrapper is not None else _instantiate(cfg, "policy")
     surrogate = _instantiate(cfg, "surrogate")
     driver = _wrap_safety(cfg, _instantiate(cfg, "driver"), Path(out_dir))
     # a replay has only its recorded field, grid and detectors: the experiment's, where they do not
@@ -122,12 +126,14 @@ def run_from_config(cfg: DictConfig, out_dir: str | Path) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
     exp = build_experiment(cfg, out)
+    if cfg.experiment.get("dashboard"):  # its own process; it reads the run folder only
+        from .dashboard import launch
+
+        launch(out)
     try:
         summary = exp.run()
     finally:
-        close = getattr(exp.driver, "close", None)
-        if close is not None:
-            close()
+        exp.driver.close()  # Driver declares close()
     _log_summary(summary, out)
     return summary
 
@@ -186,9 +192,11 @@ def resume_run(run_dir: str | Path, overrides: list[str] | None = None) -> dict[
             if "=" not in item or item.startswith("="):
                 raise ConfigError(f"override {item!r} is not key=value; e.g. experiment.steps=200")
         try:
-            cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
+            merged = OmegaConf.merge(cfg, OmegaConf.from_dotlist(list(overrides)))
         except Exception as err:  # noqa: BLE001 - OmegaConf grammar errors
             raise ConfigError(f"overrides {list(overrides)}: {str(err).splitlines()[0]}") from None
+        assert isinstance(merged, DictConfig)  # a mapping merged with a dotlist stays a mapping
+        cfg = merged
         # refused before config.yaml is rewritten
         ExperimentSettings.from_mapping(cfg.experiment)
         tmp = run_dir / "config.yaml.tmp"
@@ -201,9 +209,7 @@ def resume_run(run_dir: str | Path, overrides: list[str] | None = None) -> dict[
     try:
         summary = exp.run()
     finally:
-        close = getattr(exp.driver, "close", None)
-        if close is not None:
-            close()
+        exp.driver.close()  # Driver declares close()
     _log_summary(summary, run_dir)
     return summary
 
@@ -277,5 +283,9 @@ def main() -> None:
         sys.stdout.write(help_text())
         sys.exit(0)
     sys.argv[1:] = normalise_overrides(args)  # safety=null -> safety=none (Hydra refuses a null group)
+    try:  # a mistyped or unknown setting: one line and exit code 2 before Hydra starts the run
+        check_overrides(sys.argv[1:], CONF_DIR)
+    except ConfigError as err:
+        sys.exit(_report("autoscope", err))
     _hydra_main()
     sys.exit(max(_EXIT, default=0))

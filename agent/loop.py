@@ -34,7 +34,6 @@ import numpy as np
 from drivers.errors import DriverError
 from drivers.frames import Axis, Frame
 from drivers.protocol import Driver, GroundTruth
-from policies.posterior import Posterior
 from policies.protocol import PolicyBase
 
 from .candidates import CandidateSet, make_candidates
@@ -42,6 +41,7 @@ from .preflight import check_driver, check_overview
 from .record import RecordError, StepRow
 from .run import (
     Acquisition,
+    AnyPosterior,
     Decider,
     Decision,
     Guardians,
@@ -151,7 +151,7 @@ class Experiment:
         return self.store.journal
 
     @property
-    def last_posterior(self) -> Posterior | None:
+    def last_posterior(self) -> AnyPosterior | None:
         return self.decider.last_posterior
 
     @property

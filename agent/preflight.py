@@ -211,7 +211,7 @@ def check_driver(settings: ExperimentSettings, driver: Any,
         if axis is not None:
             check_reward(reward, axis)
     if s.overview.shape_px is not None:
-        _check_grid(s, tuple(int(v) for v in s.overview.shape_px))
+        _check_grid(s, (int(s.overview.shape_px[0]), int(s.overview.shape_px[1])))
 
 
 def _check_grid(s: ExperimentSettings, shape: tuple[int, int]) -> int:

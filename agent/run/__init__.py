@@ -12,7 +12,7 @@
 """
 
 from .decider import Decider
-from .decision import Decision, Phase
+from .decision import AnyPosterior, Decision, Phase
 from .guardians import Guardians
 from .interventions import Components, Interventions
 from .measurer import TRANSIENT, Acquisition, MeasurementFailed, Measurer, SpectrumRejected, Status
@@ -23,6 +23,7 @@ from .store import Restored, RunStore
 __all__ = [
     "TRANSIENT",
     "Acquisition",
+    "AnyPosterior",
     "Components",
     "Decider",
     "Decision",

@@ -15,14 +15,14 @@ from typing import Any
 import numpy as np
 
 from drivers.frames import Frame
-from policies.posterior import MultiPosterior, Posterior
+from policies.posterior import MultiPosterior
 from policies.protocol import NoCandidatesLeft, PolicyBase, SelectionState
 
 from ..candidates import CandidateSet
 from ..guardians import DoseGuardian
 from ..settings import ExperimentSettings
 from ..surrogates.protocol import Surrogate
-from .decision import Decision
+from .decision import AnyPosterior, Decision
 from .design import seed_design
 from .models import ObjectiveModels
 from .policy_port import PolicyPort
@@ -62,7 +62,7 @@ class Decider:
         self.overview: Frame | None = None
         self.dose: DoseGuardian | None = None
         self.design: list[int] = []
-        self.last_posterior: Posterior | None = None
+        self.last_posterior: AnyPosterior | None = None
 
     @property
     def policy(self) -> PolicyBase:
@@ -87,7 +87,7 @@ class Decider:
 
     def make_design(self) -> None:
         assert self.candidates is not None
-        self.design = seed_design(self.candidates, self.settings.n_init, self.seed, self.settings.init,
+        self.design = seed_design(self.candidates, int(self.settings.n_init or 0), self.seed, self.settings.init,
                                   self.port.design_weights(), self.port.name)
 
     def switch_policy(self, policy: PolicyBase) -> None:
@@ -168,7 +168,7 @@ class Decider:
                          if isinstance(posterior, MultiPosterior) else posterior.fantasize(p))
         return self._select(posterior, sel_state, q, avail, t_fit_s, t_predict_s)
 
-    def _select(self, posterior: Posterior | None, sel_state: SelectionState, q: int, avail: np.ndarray,
+    def _select(self, posterior: AnyPosterior | None, sel_state: SelectionState, q: int, avail: np.ndarray,
                 t_fit_s: float = float("nan"), t_predict_s: float = float("nan")) -> Decision:
         t0 = time.perf_counter()
         chosen = self.port.select(posterior, sel_state, q)
@@ -183,7 +183,7 @@ class Decider:
         return Decision(idx, "policy", chosen.reason or "acquisition", posterior, t_fit_s, t_predict_s,
                         t_select_s, costs)
 
-    def _fit_predict(self) -> tuple[Posterior, float, float]:
+    def _fit_predict(self) -> tuple[AnyPosterior, float, float]:
         assert self.models is not None and self.candidates is not None
         fit = self.models.fit(self.models.inputs(self.candidates),
                               np.asarray(self.state.measured, dtype=np.int64), self.targets())
@@ -197,7 +197,7 @@ class Decider:
         self.last_posterior = fit.posterior
         return fit.posterior, fit.t_fit_s, fit.t_predict_s
 
-    def final_posterior(self) -> Posterior | None:
+    def final_posterior(self) -> AnyPosterior | None:
         """Refit on every target and predict over all candidates (the run's final maps)."""
         if self.models is None or self.candidates is None or len(self.state.y) < 2:
             return None

@@ -7,9 +7,12 @@ from typing import Literal
 
 import numpy as np
 
-from policies.posterior import Posterior
+from policies.posterior import MultiPosterior, Posterior
 
-__all__ = ["Decision", "Phase"]
+__all__ = ["Decision", "Phase", "AnyPosterior"]
+
+#: A posterior over every candidate: one objective, or one marginal per objective.
+AnyPosterior = Posterior | MultiPosterior
 
 #: How a candidate was chosen; stored as the record's ``phase``.
 Phase = Literal["seed", "forced", "policy"]
@@ -33,7 +36,7 @@ class Decision:
     indices: np.ndarray
     phase: Phase
     reason: str
-    posterior: Posterior | None = None
+    posterior: AnyPosterior | None = None
     t_fit_s: float = float("nan")
     t_predict_s: float = float("nan")
     t_select_s: float = float("nan")

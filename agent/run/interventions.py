@@ -107,8 +107,8 @@ class Interventions:
             self.stop.request(StopReason.USER)
         elif cmd.verb == "veto":
             y0, y1, x0, x1 = self._to_pixels(cmd, [float(v) for v in cmd.args])
-            py, px = cand.yx_px[:, 0], cand.yx_px[:, 1]
-            inside = (py >= min(y0, y1)) & (py <= max(y0, y1)) & (px >= min(x0, x1)) & (px <= max(x0, x1))
+            cy, cx = cand.yx_px[:, 0], cand.yx_px[:, 1]
+            inside = (cy >= min(y0, y1)) & (cy <= max(y0, y1)) & (cx >= min(x0, x1)) & (cx <= max(x0, x1))
             new = sorted(set(np.flatnonzero(inside).tolist()) - set(st.vetoed))
             st.vetoed.extend(new)
             st.forced = [i for i in st.forced if i not in set(new)]

@@ -9,14 +9,12 @@ from typing import Any
 
 __all__ = ["few_shot_scorers"]
 
-#: (module, class) of the few-shot candidate scorer; the vision package is imported only by runs
-#: that use one, so it is looked up among the loaded modules (never imported for a plain run)
-_SCORERS = (("agent.vision.fewshot_candidates", "FewShotCandidateScorer"), ("agent.vision.fewshot", "FewShotReward"))
-
 
 def few_shot_scorers(models: Iterable[Any]) -> list[Any]:
-    """The models among ``models`` (a policy's ``models()``) that take labels (``update(candidates,
-    index, positive)``)."""
-    kinds = tuple(vars(sys.modules[m])[c] for m, c in _SCORERS
-                  if m in sys.modules and c in vars(sys.modules[m]))
-    return [m for m in models if kinds and isinstance(m, kinds)]
+    """The :class:`agent.vision.FewShotCandidateScorer` among ``models`` (a policy's ``models()``);
+    each takes labels with ``update(candidates, index, positive)``. A run without one has not loaded
+    the vision package, and it is not imported for the question."""
+    module = sys.modules.get("agent.vision.fewshot_candidates")
+    if module is None:
+        return []
+    return [m for m in models if isinstance(m, module.FewShotCandidateScorer)]

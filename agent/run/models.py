@@ -8,10 +8,11 @@ from typing import Any
 
 import numpy as np
 
-from policies.posterior import MultiPosterior, Posterior
+from policies.posterior import MultiPosterior
 
 from ..candidates import CandidateSet
 from ..surrogates.protocol import Surrogate
+from .decision import AnyPosterior
 
 __all__ = ["ObjectiveModels", "Fit"]
 
@@ -22,7 +23,7 @@ class Fit:
 
     __slots__ = ("posterior", "t_fit_s", "t_predict_s", "summaries", "sick")
 
-    def __init__(self, posterior: Posterior, t_fit_s: float, t_predict_s: float,
+    def __init__(self, posterior: AnyPosterior, t_fit_s: float, t_predict_s: float,
                  summaries: list[dict[str, Any]], sick: str) -> None:
         self.posterior = posterior
         self.t_fit_s = t_fit_s

@@ -11,8 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from policies.posterior import Posterior
 from policies.protocol import PolicyBase, Selection, SelectionState
+
+from .decision import AnyPosterior
 
 __all__ = ["PolicyPort"]
 
@@ -35,9 +36,10 @@ class PolicyPort:
     def needs_model(self) -> bool:
         return bool(self.policy.needs_model)
 
-    def select(self, posterior: Posterior | None, state: SelectionState, q: int) -> Selection:
-        """The policy's :class:`~policies.Selection` of ``q`` candidates."""
-        return self.policy.select(posterior, state, q)
+    def select(self, posterior: AnyPosterior | None, state: SelectionState, q: int) -> Selection:
+        """The policy's :class:`~policies.Selection` of ``q`` candidates (a vector reward's policy gets
+        a ``MultiPosterior``; ``PolicyBase.select`` is annotated with ``Posterior`` only)."""
+        return self.policy.select(posterior, state, q)  # type: ignore[arg-type]
 
     def prepare(self, candidates: Any, overview: Any) -> None:
         self.policy.prepare(candidates, overview)
