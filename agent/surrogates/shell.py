@@ -2,7 +2,7 @@
 
 :class:`GPShell` holds what every GP surrogate here does the same way (the training set and its
 target standardisation, fit counters, ``_require_fitted``, the health check over the candidates,
-the ``state_dict`` header with its format and structural settings); :class:`GPax <.gpax_vidkl>`
+the ``state_dict`` header with its format and structural settings); :class:`.gpax_vidkl.GpaxViDKL`
 builds on it directly. :class:`ExactGPShell` adds the gpytorch side shared by
 :class:`.dkl.DKLSurrogate` and :class:`.coordinate_gp.CoordinateGP`: a kernel, likelihood and
 constant mean, the exact predictor from the training Cholesky factor, the posterior, leave-one-out
