@@ -9,6 +9,7 @@ from .coordinate_gp import CoordinateFitInfo, CoordinateGP
 from .dkl import DKLSurrogate, FitInfo
 from .errors import (
     SurrogateConfigError,
+    SurrogateError,
     SurrogateInputError,
     SurrogateNotFittedError,
     SurrogateStateError,
@@ -20,6 +21,7 @@ from .gpax_vidkl import GpaxFitError, GpaxFitInfo, GpaxUnavailable, GpaxViDKL
 from .health import assess_health, latent_spread
 from .loo import LooCache, LooScores, loo_scores, loo_summary
 from .protocol import HealthReport, Surrogate, SurrogateBase
+from .shell import ExactGPShell, GPShell
 from .standardize import TargetScaler
 from .structure_gp import StructureFitInfo, StructureGP
 from .threads import torch_threads
@@ -29,11 +31,13 @@ __all__ = [
     "CoordinateFitInfo",
     "CoordinateGP",
     "DKLSurrogate",
+    "ExactGPShell",
     "ExactPredictor",
     "FeatureGP",
     "LooCache",
     "LooScores",
     "FitInfo",
+    "GPShell",
     "GpaxFitError",
     "GpaxFitInfo",
     "GpaxUnavailable",
@@ -46,6 +50,7 @@ __all__ = [
     "Surrogate",
     "SurrogateBase",
     "SurrogateConfigError",
+    "SurrogateError",
     "SurrogateInputError",
     "SurrogateNotFittedError",
     "SurrogateStateError",
