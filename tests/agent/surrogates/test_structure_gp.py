@@ -7,8 +7,7 @@ import pytest
 
 from agent.candidates import make_candidates
 from agent.structure import StructurePropertyModel, TrainingSet, structure_features
-from agent.surrogates import Surrogate, SurrogateConfigError, SurrogateInputError, SurrogateStateError
-from agent.surrogates import StructureGP
+from agent.surrogates import StructureGP, Surrogate, SurrogateConfigError, SurrogateInputError, SurrogateStateError
 from drivers.frames import Axis, Frame
 
 
