@@ -1,12 +1,13 @@
 """Few-shot scoring of patches: 5 rod-tip + 5 background patches -> every candidate scored (AUROC > 0.8
 against the emulator's own rod-tip labels), online updates, the scorer as a gate over candidates.
-Fixtures ``rod_view`` / ``fitted`` in conftest.py."""
+Examples from fewshot_examples.py."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
+from fewshot_examples import fitted_scorer, rod_tip_examples
 
 from agent.vision import (
     FewShotScorer,
@@ -20,6 +21,16 @@ from agent.vision import (
 from policies import CandidateGate
 
 torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def rod_view():
+    return rod_tip_examples()
+
+
+@pytest.fixture(scope="module")
+def fitted(rod_view):
+    return fitted_scorer(rod_view)
 
 
 def test_five_plus_five_labels_rank_rod_tips(rod_view, fitted):

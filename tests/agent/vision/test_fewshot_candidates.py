@@ -6,11 +6,22 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from fewshot_examples import fitted_scorer, rod_tip_examples
 
 from agent.vision import FewShotCandidateScorer, VisionConfigError
 from policies import CandidateGate, CandidatePrior, GatedPolicy, RandomPolicy, WeightedPolicy
 
 torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def rod_view():
+    return rod_tip_examples()
+
+
+@pytest.fixture(scope="module")
+def fitted(rod_view):
+    return fitted_scorer(rod_view)
 
 
 def test_candidate_scorer_by_positions_as_gate_and_prior(rod_view, fitted):
