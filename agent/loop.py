@@ -21,24 +21,19 @@ never interrupted.
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import numpy as np
 
-from drivers.errors import DriverError
 from drivers.frames import Axis, Frame
-from drivers.protocol import Driver, GroundTruth
+from drivers.protocol import Driver
 from policies.protocol import PolicyBase
 
-from .candidates import CandidateSet, make_candidates
-from .preflight import check_driver, check_overview
-from .record import RecordError, StepRow
+from .candidates import CandidateSet
+from .record import StepRow
 from .run import (
     Acquisition,
     AnyPosterior,
@@ -57,9 +52,11 @@ from .run import (
     run_pipelined,
     run_sequential,
 )
+from .run.components import Switchboard
 from .run.ending import finish_run
-from .run.rescore import rescore
-from .run.truth import truth_map, truth_source
+from .run.ledger import Ledger
+from .run.opening import Opener
+from .run.signals import blank_beam, install_stop_handlers
 from .settings import ExperimentSettings
 from .surrogates.protocol import Surrogate
 
@@ -107,17 +104,18 @@ class Experiment:
         self.config_yaml = config_yaml
         self.on_step = on_step
         self.on_acquired = on_acquired
-        self.rebuild = rebuild
         self.state = LoopState()
         self.stop = StopFlag()
         self.store = RunStore(out_dir, config_yaml, self.settings.checkpoint)
         self.decider = Decider(policy, surrogate, self.settings, self.seed, self.state, self.store)
         self.measurer = Measurer(driver, reward, self.settings, self.store, self.state, self.stop)
         self.guardians = Guardians(self.settings, self.state, self.store, self.stop)
-        self.interventions = Interventions(self.settings, self.state, self.store, self.guardians, self.stop, self)
-        self.overview: Frame | None = None
-        self.candidates: CandidateSet | None = None
-        self.truth: np.ndarray | None = None
+        self.ledger = Ledger(self.state, self.store, self.measurer, self.decider, self.guardians, self.stop)
+        self.switchboard = Switchboard(rebuild, self.state, self.store, self.measurer, self.decider)
+        self.interventions = Interventions(self.settings, self.state, self.store, self.guardians, self.stop,
+                                           self.switchboard)
+        self.opener = Opener(self.settings, self.state, self.store, self.measurer, self.decider, self.guardians,
+                             self.ledger, self.switchboard, self.interventions)
         self._pending: list[tuple[int, Decision]] = []  # suggested, not yet observed (in order)
         self._bar: Any = None
 
@@ -149,6 +147,20 @@ class Experiment:
     @property
     def journal(self) -> Any:
         return self.store.journal
+
+    @property
+    def overview(self) -> Frame | None:
+        """The run's first overview (probe positions and drift refer to it)."""
+        return self.opener.overview
+
+    @property
+    def candidates(self) -> CandidateSet | None:
+        return self.opener.candidates
+
+    @property
+    def truth(self) -> np.ndarray | None:
+        """``(n,)`` (or ``(n, k)``) noise-free reward per candidate where the driver knows it (scoring only)."""
+        return self.store.truth
 
     @property
     def last_posterior(self) -> AnyPosterior | None:
@@ -187,24 +199,10 @@ class Experiment:
         assert self.decider.models is not None and self.candidates is not None
         return self.decider.models.inputs(self.candidates)
 
-    def truth_source(self) -> GroundTruth | None:
-        """The driver that knows the noise-free truth (scoring only: never shown to the policy)."""
-        return truth_source(self.driver)
-
     # ================================================================== set-up and resume
     def setup(self) -> None:
         """New run: acquire the overview, build candidates, compute the truth, open the files."""
-        self.store.refuse_existing()
-        self.store.lock()
-        check_driver(self.settings, self.driver, self.reward)  # preflight: nothing dosed yet
-        overview = self.measurer.acquire_overview()
-        check_overview(self.settings, overview)  # before the candidate arrays are built
-        self.measurer.probe_frame_id = overview.frame_id
-        self.store.save_overview(overview)
-        self._build_candidates(overview)
-        assert self.candidates is not None
-        self.store.create(overview, self.candidates, self.truth)
-        self._start_design()
+        self.opener.new()
 
     def resume(self) -> None:
         """Continue the run in ``out_dir``: every journaled measurement is kept (see module doc).
@@ -212,114 +210,16 @@ class Experiment:
         The folder is locked first; :func:`agent.consistency.check_store` then checks journal,
         record and checkpoint against each other and refuses (``RunStoreError``) what the journal
         cannot repair, before anything is changed."""
-        if not self.store.holds_measurements():
-            if not self.store.holds_a_started_run():
-                raise RecordError(f"{self.out_dir} holds no run to resume (no journal.jsonl or record.h5)")
-            log.warning("%s was stopped before its record existed: nothing was measured; starting afresh",
-                        self.out_dir)
-            self.setup()
-            return
-        self.store.lock()
-        try:
-            self._resume_locked()
-        except BaseException:
-            self.store.unlock()
-            raise
+        self.opener.resume()
 
-    def _resume_locked(self) -> None:
-        check = self.store.check()
-        overview = self.store.load_overview()
-        check_driver(self.settings, self.driver, self.reward)
-        check_overview(self.settings, overview)
-        self._build_candidates(overview)
-        assert self.candidates is not None
-        restored = self.store.reopen(check, overview, self.candidates, self.truth)
-        self.measurer.signal_axis = self.store.recorded_signal_axis(check)
-        self._start_design()  # same seed -> same design
-        loop = restored.loop
-        if loop is not None:
-            vars(self.state).update(vars(loop))  # in place: every part holds this state
-            rng = restored.rng
-            assert rng is not None
-            self.decider.rng = rng
-            self.decider.load_model_state(restored.model_state)
-            for ov in self.state.overrides:
-                self.switch(ov.split(" "))
-            for index, positive in self.state.labels:  # the scorer is rebuilt from the config: relabel
-                try:
-                    self.label(int(index), bool(positive))
-                except Exception as err:  # noqa: BLE001 - resumed without the few-shot gate: labels unused
-                    log.warning("few-shot label of candidate %s not re-applied: %s", index, err)
-            self.guardians.restore(restored.extra)
-        rows = check.journal.rows
-        self.store.queue_replay(rows[self.state.n_rows:])
-        # The instrument process is new: it needs its own overview frame to place the probe.
-        fresh = self.measurer.acquire_overview()
-        self.measurer.probe_frame_id = fresh.frame_id
-        self.guardians.track(overview, fresh, len(rows))
-        self.store.event("resumed", n_rows=len(rows), from_checkpoint=self.state.n_rows,
-                         replay=self.store.n_replay)
-        log.info("resumed %s: %d measurements kept, %d to replay", self.out_dir, len(rows), self.store.n_replay)
-
-    def _build_candidates(self, overview: Frame) -> None:
-        c = self.settings.candidates
-        self.overview = overview
-        self.candidates = make_candidates(overview, c.window_px, c.stride_px, c.margin_px, c.normalise)
-        self.truth = truth_map(self.driver, self.reward, self.candidates)
-        self.guardians.attach(self.candidates)
-        assert self.guardians.dose is not None
-        self.decider.attach(self.candidates, overview, self.guardians.dose)
-        self.interventions.attach(self.candidates, overview)
-
-    def _start_design(self) -> None:
-        """The gate (if any) into the record, then the seed design (its weights kept as the gate map)."""
-        assert self.candidates is not None
-        self.decider.record_gate()
-        self.decider.make_design()
-        weights = self.decider.port.design_weights()
-        if weights is not None:
-            self.store.write_maps(gate=self.candidates.as_map(np.asarray(weights, dtype=np.float64)))
-
-    # ================================================================== mid-run changes (Components)
+    # ================================================================== mid-run changes
     def switch(self, args: list[str]) -> None:
-        """Rebuild the policy and/or reward from ``group[.key]=value`` overrides and use them; a new
-        reward recomputes every target from the recorded spectra (nothing is re-measured)."""
-        if self.rebuild is None:
-            raise ValueError("this run cannot switch components (no config to build them from)")
-        for group in ("policy", "reward"):
-            mine = [a for a in args if a.split("=", 1)[0].split(".")[0] == group]
-            if not mine:
-                continue
-            obj = self.rebuild(group, mine)
-            if group == "policy":
-                self.decider.switch_policy(obj)
-            else:
-                self.measurer.reward = obj
-                self._rescore()
-
-    def _rescore(self) -> None:
-        assert self.record is not None and self.candidates is not None
-        axis = self.signal_axis or self.store.recorded_signal_axis()
-        measured, y, failed = rescore(self.reward, self.record, axis, self.state.failed)
-        if self.decider.models is not None:
-            self.decider.models.reset()  # the targets changed meaning: new models
-        self.state.measured, self.state.y, self.state.failed = measured, y, failed
-        self.truth = truth_map(self.driver, self.reward, self.candidates)
+        """Switch the policy and/or reward (``["policy=ucb", "reward.window=[1, 2]"]``), as ``set`` does."""
+        self.switchboard.switch(args)
 
     def label(self, index: int, positive: bool) -> None:
-        """Give candidate ``index``'s label to every few-shot scorer of the run, then re-prepare the
-        policy so the gate mask / prior weights follow the new prototypes."""
-        from .run.labels import few_shot_scorers  # vision loads only with a few-shot gate
-
-        sinks = few_shot_scorers(self.decider.port.models())
-        if not sinks:
-            from .control import ControlError
-
-            raise ControlError("label: this run has no few-shot scorer to learn from labels (start it with "
-                               "gate=fewshot or prior=fewshot)")
-        for sink in sinks:
-            sink.update(self.candidates, int(index), bool(positive))
-        self.decider.prepare_policy()
+        """Label candidate ``index`` for the run's few-shot scorers, as ``label`` does."""
+        self.switchboard.label(index, positive)
 
     def poll_control(self) -> None:
         """Apply the commands waiting in ``control/`` now (the loop does this before every decision)."""
@@ -382,65 +282,13 @@ class Experiment:
         return row
 
     def secure(self, decision: Decision, acq: Acquisition) -> Acquisition:
-        """Journal (fsync) a new measurement at once: paid-for data is safe from here on."""
-        if acq.status is not Status.MEASURED or acq.row is not None:
-            return acq
-        assert acq.frame is not None and self.candidates is not None
-        row = self.measurer.build_row(acq.index, decision, acq.frame, self.candidates)
-        self.guardians.account_dose(acq.index, float(acq.frame.metadata.get("dose_e_per_A2", float("nan"))))
-        self.store.secure(row, acq.frame.signal_axis)
-        return acq.secured(row)
+        """Journal (fsync) a new measurement at once (see :class:`~agent.run.Ledger`)."""
+        return self.ledger.secure(decision, acq)
 
     def complete(self, decision: Decision, acq: Acquisition) -> StepRow | None:
-        """Turn an acquisition into a journaled, recorded, checkpointed row (None when there is none)."""
-        st, i = self.state, acq.index
-        self.withdraw(decision, [i])
-        if acq.status is Status.MEASURED and acq.row is None:
-            acq = self.secure(decision, acq)
-        if acq.status is Status.INTERLOCK:
-            self.store.event("safety_interlock", step=st.step, index=i, message=str(acq.error))
-            self.stop.request(f"{StopReason.SAFETY}: {acq.error}")
-            return None
-        if acq.status is Status.ABORTED:
-            self.store.event("aborted", step=st.step, index=i, message=str(acq.error))
-            self.stop.request(self.stop.reason or StopReason.USER)
-            return None
-        if acq.status is Status.FAILED:
-            st.failed.append(i)
-            st.step += 1
-            self.store.event("measurement_failed", step=st.step, index=i, error=type(acq.error).__name__,
-                             message=str(acq.error))
-            log.warning("candidate %d failed and is skipped: %s", i, acq.error)
-            self.guardians.count_failure(False)
-            self._checkpoint()
-            return None
-        row = acq.row
-        assert row is not None
-        if acq.status is Status.REPLAYED:
-            if self.measurer.signal_axis is None:
-                self.measurer.signal_axis = self.store.recorded_signal_axis()
-        else:
-            assert acq.frame is not None
-            self.store.append(row, acq.frame.signal_axis)
-        st.n_rows += 1
-        st.step += 1
-        st.last_index = row.index
-        values = np.asarray(row.objectives if np.size(row.objectives) else [row.reward], dtype=np.float64)
-        if np.all(np.isfinite(values)):
-            st.measured.append(row.index)
-            st.y.append(float(values[0]) if values.size == 1 else [float(v) for v in values])
-            self.guardians.count_failure(True)
-        else:
-            st.failed.append(row.index)
-            self.guardians.count_failure(False)
-        if np.isfinite(row.dose_e):
-            st.total_dose_e += row.dose_e
-        self._checkpoint()
-        return row
-
-    def _checkpoint(self) -> None:
-        self.store.checkpoint(self.state, self.decider.rng, self.decider.model_state(),
-                              self.guardians.checkpoint_extra())
+        """Record and checkpoint an acquisition; the candidate is no longer pending."""
+        self.withdraw(decision, [acq.index])
+        return self.ledger.complete(decision, acq)
 
     # ================================================================== what the schedules call
     def before_decision(self, n_inflight: int = 0) -> bool:
@@ -490,7 +338,7 @@ class Experiment:
         """Run until a budget ends (or a stop); returns the summary (also in ``summary.json``)."""
         torch_threads = _set_torch_threads(self.settings.threads)
         self.guardians.t_start = time.perf_counter()
-        restore_signals = self._install_signal_handlers()
+        restore_signals = install_stop_handlers(self.stop, self.driver)
         try:
             self.begin()
             self._bar = _progress(self.settings.steps, self.settings.progress, initial=self.n_done)
@@ -500,7 +348,9 @@ class Experiment:
                 if self._bar is not None:
                     self._bar.close()
                     self._bar = None
-                self._safe_blank()
+                failed = blank_beam(self.driver)
+                if failed:
+                    self.store.event("blank_failed", message=failed)
             return self.finish()
         finally:
             restore_signals()
@@ -515,47 +365,13 @@ class Experiment:
             self.state.stop_reason = self.stop.reason
         log.info("stopped: %s after %d measurements", self.state.stop_reason, len(self.state.measured))
         self.store.event("stopped", reason=self.state.stop_reason, n_rows=self.state.n_rows)
-        return finish_run(self.store, self.decider, self.candidates, self.truth, self.settings,
+        return finish_run(self.store, self.decider, self.candidates, self.settings,
                           wall_time_s=time.perf_counter() - self.guardians.t_start, seed=self.seed)
 
     def close(self) -> None:
         """Close journal and record and release the run folder's lock (idempotent)."""
         self.store.close()
         self.store.unlock()
-
-    # ================================================================== signals
-    def _install_signal_handlers(self) -> Callable[[], None]:
-        if threading.current_thread() is not threading.main_thread():
-            return lambda: None
-        previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
-
-        def handler(signum: int, _frame: FrameType | None) -> None:
-            if self.stop.is_set() and signum == signal.SIGINT:
-                raise KeyboardInterrupt  # a second Ctrl-C: leave now (files are already flushed)
-            self.request_stop(f"{StopReason.SIGNAL} {signal.Signals(signum).name}")
-            threading.Thread(target=self._safe_stop_driver, daemon=True).start()
-
-        for s in previous:
-            signal.signal(s, handler)
-
-        def restore() -> None:
-            for s, h in previous.items():
-                signal.signal(s, h)
-
-        return restore
-
-    def _safe_stop_driver(self) -> None:
-        try:
-            self.driver.stop()
-        except DriverError as err:  # the stop itself failed: blanking is retried in run()
-            log.error("driver.stop() failed: %s", err)
-
-    def _safe_blank(self) -> None:
-        try:
-            self.driver.blank()
-        except DriverError as err:
-            log.error("could not blank the beam: %s", err)
-            self.store.event("blank_failed", message=str(err))
 
 
 def _progress(total: int, enabled: bool, initial: int = 0) -> Any:

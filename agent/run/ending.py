@@ -22,8 +22,7 @@ __all__ = ["finish_run", "write_final_maps"]
 log = logging.getLogger(__name__)
 
 
-def write_final_maps(store: RunStore, decider: Decider, candidates: CandidateSet,
-                     truth: np.ndarray | None) -> None:
+def write_final_maps(store: RunStore, decider: Decider, candidates: CandidateSet) -> None:
     """``/maps/mean`` and ``/maps/std`` (one refit on every target, predicted at every candidate) and
     ``/maps/truth`` (the noise-free truth under the run's final reward, where the driver knows it),
     each ``(rows, cols)`` or ``(rows, cols, k)``. A failing refit is recorded, never raised."""
@@ -36,16 +35,16 @@ def write_final_maps(store: RunStore, decider: Decider, candidates: CandidateSet
         posterior = None
     if posterior is not None:
         maps.update(mean=candidates.as_map(posterior.mean), std=candidates.as_map(posterior.std))
-    if truth is not None:
-        maps["truth"] = candidates.as_map(truth)
+    if store.truth is not None:
+        maps["truth"] = candidates.as_map(store.truth)
     if maps:
         store.write_maps(**maps)
 
 
-def finish_run(store: RunStore, decider: Decider, candidates: CandidateSet, truth: np.ndarray | None,
-               settings: ExperimentSettings, wall_time_s: float, seed: int) -> dict[str, Any]:
+def finish_run(store: RunStore, decider: Decider, candidates: CandidateSet, settings: ExperimentSettings,
+               wall_time_s: float, seed: int) -> dict[str, Any]:
     """Final maps, then the summary (returned, and written to ``summary.json``) and the plots."""
-    write_final_maps(store, decider, candidates, truth)
+    write_final_maps(store, decider, candidates)
     assert store.record is not None
     config = store.config_yaml or _config_text(settings, seed, decider)
     result = RunResult.from_record(store.record, config, wall_time_s=wall_time_s, run_dir=store.out_dir)

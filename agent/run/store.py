@@ -82,6 +82,9 @@ class RunStore:
         self.checkpointing = bool(checkpoint)
         self.record: Record | None = None
         self.journal: Journal | None = None
+        #: ``(n,)`` or ``(n, k)`` noise-free reward of every candidate (emulators, replays) under the run's
+        #: current reward, or None: scoring only, written into the record, never shown to the policy
+        self.truth: np.ndarray | None = None
         self._lock: RunLock | None = None
         self._replay: collections.deque[StepRow] = collections.deque()
 
@@ -125,9 +128,9 @@ class RunStore:
     def load_overview(self) -> Frame:
         return load_overview(self.out_dir / "overview.npz")
 
-    def create(self, overview: Frame, candidates: CandidateSet, truth: np.ndarray | None) -> None:
-        """Open a new record and journal; every record event is journaled first."""
-        self.record = Record.create(self.out_dir / "record.h5", overview, candidates, self.config_yaml, truth)
+    def create(self, overview: Frame, candidates: CandidateSet) -> None:
+        """Open a new record (with :attr:`truth`) and journal; every record event is journaled first."""
+        self.record = Record.create(self.out_dir / "record.h5", overview, candidates, self.config_yaml, self.truth)
         self.journal = Journal(self.out_dir / "journal.jsonl")
         self.record.journal = self.journal
 
@@ -138,11 +141,10 @@ class RunStore:
             log.warning("%s", note)
         return check
 
-    def reopen(self, check: StoreCheck, overview: Frame, candidates: CandidateSet,
-               truth: np.ndarray | None) -> Restored:
+    def reopen(self, check: StoreCheck, overview: Frame, candidates: CandidateSet) -> Restored:
         """Complete or rebuild the record from the journal, reopen both, and return the checkpoint."""
         record, repairs = repair_store(check, lambda: Record.create(
-            self.out_dir / "record.h5", overview, candidates, self.config_yaml, truth))
+            self.out_dir / "record.h5", overview, candidates, self.config_yaml, self.truth))
         for note in repairs:
             log.warning("%s", note)
         self.record = record

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from agent.loop import Experiment
-from agent.preflight import PreflightError, check_driver, check_overview, check_reward
+from agent.preflight import PreflightError, check_driver, check_overview, check_reward, fit_recording
 from agent.settings import ConfigError, ExperimentSettings
 from conftest import FakeDriver, GreedyUCB, NearestSurrogate, peak_reward
 from drivers import Axis, Capabilities
@@ -82,20 +82,22 @@ def test_memory_estimate_refuses_a_grid_that_does_not_fit(monkeypatch):
 
 
 def test_nan_in_replay_data_or_overview_is_refused():
-    class Rec:
-        cube = np.ones((4, 4, 8), np.float32)
-        image = np.ones((4, 4), np.float32)
+    from drivers.replay import ReplayDriver
+    from drivers.safety import SafeDriver, SafetyLimits
 
-    class Replay(FakeDriver):
-        _recording = Rec()
+    def replay(cube, image):
+        return ReplayDriver.from_arrays(image, cube, np.linspace(1.0, 3.0, 8))
 
-    Rec.cube[1, 2, 3] = np.nan
+    cube, image = np.ones((4, 4, 8), np.float32), np.ones((4, 4), np.float32)
+    cube[1, 2, 3] = np.nan
     with pytest.raises(PreflightError, match="replay's spectrum cube holds 1 NaN"):
-        check_driver(_settings(), Replay())
-    Rec.cube[1, 2, 3] = 1.0
-    Rec.image[0, 0] = np.inf
-    with pytest.raises(PreflightError, match="structure image"):
-        check_driver(_settings(), Replay())
+        d = replay(cube, image)
+        check_driver(fit_recording(_settings(), d), d)
+    cube, image = np.ones((4, 4, 8), np.float32), np.ones((4, 4), np.float32)  # the replay froze the first
+    image[0, 0] = np.inf
+    with pytest.raises(PreflightError, match="structure image"):  # found behind the safety layer too
+        d = SafeDriver(replay(cube, image), SafetyLimits())
+        check_driver(fit_recording(_settings(), d), d)
     ov = FakeDriver().acquire_overview(None, None, None)
     data = ov.data.copy()
     data[3, 3] = np.nan
