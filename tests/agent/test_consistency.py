@@ -100,9 +100,11 @@ def test_record_with_random_bytes_is_rebuilt_equal_to_the_journal(crashed, tmp_p
         # even trials hit the spectra's own bytes (silent data damage), odd ones anywhere after the header
         with Record.open(d / "record.h5") as rec:
             info = rec.h5["steps/spectrum"].id.get_chunk_info(0)
-        start, stop = (info.byte_offset, info.byte_offset + 8 * 32 * 8 - 48) if trial % 2 == 0 \
-            else (512, len(raw) - 64)
+            row_bytes = 8 * rec.h5["steps/spectrum"].chunks[1]  # a chunk row may be wider than a spectrum
+        start, stop = (0, 8 * 32 * 8 - 48) if trial % 2 == 0 else (512, len(raw) - 64)
         pos = int(rng.integers(start, stop))
+        if trial % 2 == 0:  # byte `pos` of the first 8 spectra (32 values each) in the chunk
+            pos = info.byte_offset + (pos // (32 * 8)) * row_bytes + pos % (32 * 8)
         raw[pos:pos + 48] = rng.integers(0, 256, 48, dtype=np.uint8).tobytes()
         (d / "record.h5").write_bytes(bytes(raw))
         idx, events, n = _resume_and_finish(d)
