@@ -16,6 +16,10 @@ field, so a line altered on disk is detected even when it still parses)::
 A kill can at worst leave a partial last line (no newline): :func:`scan_journal` reports it and
 :meth:`Journal.truncate_partial` cuts it off (keeping the bytes aside) before anything is appended.
 Journals written before hashes existed (rows without ``sha256``) are still read.
+
+Every line is strict JSON (RFC 8259): a non-finite float (a failed reward, a prediction not made) is
+written as ``null`` and read back as NaN, so a browser's ``JSON.parse`` accepts every line. Journals
+written before (bare ``NaN``) are still read.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import json
 import os
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +39,7 @@ import numpy as np
 from drivers.frames import Axis
 
 from .record import RecordError, StepRow, axis_from_dict
+from .strictjson import dumps_strict
 
 __all__ = ["Journal", "JournalContents", "JournalError", "read_journal", "scan_journal"]
 
@@ -64,6 +69,14 @@ def _unseal(line: str) -> tuple[str, bool]:
     return body, True
 
 
+def _nan_if_none(value: Any) -> float:
+    return float("nan") if value is None else float(value)
+
+
+#: StepRow fields that are floats (null in the journal is NaN)
+_FLOAT_FIELDS = tuple(f.name for f in fields(StepRow) if f.type in ("float", float))
+
+
 def _encode(row: StepRow) -> str:
     d = asdict(row)
     spec = np.ascontiguousarray(d.pop("spectrum"), dtype="<f8")
@@ -72,7 +85,7 @@ def _encode(row: StepRow) -> str:
     d["objectives"] = [float(v) for v in np.asarray(d["objectives"], dtype=np.float64).reshape(-1)]
     d["yx_px"] = [int(v) for v in d["yx_px"]]
     d["yx_m"] = [float(v) for v in d["yx_m"]]
-    return _seal(json.dumps(d, allow_nan=True))
+    return _seal(dumps_strict(d))
 
 
 def _decode_row(d: dict[str, Any]) -> StepRow:
@@ -82,8 +95,11 @@ def _decode_row(d: dict[str, Any]) -> StepRow:
     if spec.size != n:
         raise ValueError(f"spectrum has {spec.size} values, header says {n}")
     d["yx_px"] = tuple(int(v) for v in d["yx_px"])
-    d["yx_m"] = tuple(float(v) for v in d["yx_m"])
-    d["objectives"] = np.asarray(d.get("objectives", []), dtype=np.float64)
+    d["yx_m"] = tuple(_nan_if_none(v) for v in d["yx_m"])
+    d["objectives"] = np.asarray([_nan_if_none(v) for v in d.get("objectives", [])], dtype=np.float64)
+    for name in _FLOAT_FIELDS:
+        if name in d:
+            d[name] = _nan_if_none(d[name])
     return StepRow(**d, spectrum=spec.copy())
 
 
@@ -174,7 +190,7 @@ class Journal:
     def signal_axis(self, axis: Axis) -> None:
         """Journal the spectra's signal axis (values in the axis' units)."""
         d = {"type": "signal_axis", "axis": axis.to_dict()}
-        self._write(_seal(json.dumps(d, allow_nan=True)))
+        self._write(_seal(dumps_strict(d)))
         self._axis_written = True
 
     def event(self, text: str) -> None:

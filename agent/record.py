@@ -52,6 +52,7 @@ from drivers.errors import AutoscopeError
 from drivers.frames import Axis, Frame
 
 from .candidates import CandidateSet
+from .strictjson import dumps_strict
 
 __all__ = ["Record", "StepRow", "RecordError", "RECORD_VERSION", "STEP_FIELDS", "STEP_UNITS",
            "axis_from_dict", "software_version", "git_revision"]
@@ -416,7 +417,7 @@ class Record:
 
     def event(self, kind: str, **fields: Any) -> None:
         """Append one event (fault, health warning, intervention) as a JSON line, flushed."""
-        text = json.dumps({"kind": kind, **fields}, default=str)
+        text = dumps_strict({"kind": kind, **fields}, default=str)  # NaN -> null: strict JSON
         with self._write_lock:  # journal first (the source of truth), in the same order as here
             if self.journal is not None:
                 self.journal.event(text)
