@@ -3,11 +3,22 @@
 All functions take the truth as ``(n,)`` float64 over the candidate set and measured candidate
 indices in the order they were measured. NaN truth values (a reward that failed on a pixel) are
 never counted as targets.
+
+:func:`write_metrics_csv` scores a whole run from its record into ``metrics.csv`` (every run
+writes one; the benchmark's aggregator reads them).
 """
 
 from __future__ import annotations
 
+import csv
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    from .record_reader import RunData
 
 __all__ = [
     "top_fraction_mask",
@@ -18,6 +29,9 @@ __all__ = [
     "r2_score",
     "pearson",
     "steps_to_recall",
+    "METRIC_COLUMNS",
+    "metrics_rows",
+    "write_metrics_csv",
 ]
 
 
@@ -107,3 +121,97 @@ def steps_to_recall(measured: np.ndarray, truth: np.ndarray, level: float = 0.5,
     curve = recall_curve(measured, truth, fraction, maximize)
     hit = np.nonzero(curve >= level - 1e-12)[0]
     return int(hit[0]) + 1 if hit.size else None
+
+
+# ---------------------------------------------------------------------------- metrics.csv of any run
+#: Columns of ``metrics.csv``, in order (every run's, and the benchmark's live recorder's).
+METRIC_COLUMNS: tuple[str, ...] = (
+    "dataset", "method", "policy", "surrogate", "seed", "step", "n_measured", "index", "phase",
+    "value", "truth", "recall_top1", "recall_top5", "regret", "r2", "t_decision_s",
+)
+
+#: beside ``metrics.csv`` when :func:`write_metrics_csv` wrote it (a benchmark's live file has none)
+_FROM_RECORD = ".metrics_from_record"
+
+
+def _component(config: dict, group: str) -> str:
+    node = config.get(group)
+    if not isinstance(node, dict):
+        return "none"
+    return str(node.get("_target_", "")).rsplit(".", 1)[-1].lower() or "custom"
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return "nan" if not np.isfinite(value) else repr(value)
+    return str(value)
+
+
+def metrics_rows(data: RunData, fractions: tuple[float, float] = (0.01, 0.05)) -> list[dict[str, object]]:
+    """One scored row per record row, with the benchmark recorder's columns and definitions.
+
+    From the record alone: ``recall_top1``/``recall_top5``/``regret`` against the record's truth
+    (NaN without one); ``r2`` only on the last row, from the final ``mean`` map (the record keeps no
+    per-step posterior; the benchmark's live recorder scores every step); ``t_decision_s`` the
+    fit + predict + select time. With a vector reward every figure scores the first objective.
+    """
+    cfg = data.config
+    experiment = cfg.get("experiment")
+    maximize = bool(experiment.get("maximize", True)) if isinstance(experiment, dict) else True
+    policy, surrogate = _component(cfg, "policy"), _component(cfg, "surrogate")
+    method = policy if surrogate == "none" else f"{policy}+{surrogate}"
+    labels = {"dataset": _component(cfg, "driver"), "method": method, "policy": policy,
+              "surrogate": surrogate, "seed": cfg.get("seed", "")}
+    truth = None
+    if data.truth is not None:
+        truth = np.asarray(data.truth, np.float64).reshape(len(data.truth), -1)[:, 0]
+    r = data.rows
+    finite = np.isfinite(r["reward"])
+    measured_all = r["index"][finite].astype(np.int64)
+    t_parts = np.stack([r["t_fit_s"], r["t_predict_s"], r["t_select_s"]], axis=1)
+    out: list[dict[str, object]] = []
+    n_measured = 0
+    for k in range(data.n_rows):
+        n_measured += int(finite[k])
+        measured = measured_all[:n_measured]
+        has = truth is not None and measured.size > 0
+        r2 = float("nan")
+        if k == data.n_rows - 1 and truth is not None and "mean" in data.maps:
+            r2 = r2_score(np.asarray(data.maps["mean"]).reshape(-1), truth)
+        parts = t_parts[k]
+        out.append({
+            **labels,
+            "step": int(r["step"][k]) + 1, "n_measured": n_measured, "index": int(r["index"][k]),
+            "phase": str(r["phase"][k]), "value": float(r["reward"][k]),
+            "truth": float(truth[int(r["index"][k])]) if truth is not None else float("nan"),
+            "recall_top1": recall(measured, truth, fractions[0], maximize) if has else 0.0,
+            "recall_top5": recall(measured, truth, fractions[1], maximize) if has else 0.0,
+            "regret": simple_regret(measured, truth, maximize) if has else float("nan"),
+            "r2": r2,
+            "t_decision_s": float(np.nansum(parts)) if np.isfinite(parts).any() else float("nan"),
+        })
+    return out
+
+
+def write_metrics_csv(run_dir: str | Path, data: RunData | None = None) -> Path | None:
+    """Write ``run_dir/metrics.csv`` from the record (atomically; rewritten on every call, e.g. after
+    a resume). A ``metrics.csv`` this function did not write (a benchmark's live
+    ``MetricsRecorder``, which scores R^2 at every step) is left alone: returns None then."""
+    from .record_reader import read_run
+
+    run_dir = Path(run_dir)
+    path, marker = run_dir / "metrics.csv", run_dir / _FROM_RECORD
+    if path.exists() and not marker.exists():
+        return None
+    rows = metrics_rows(data if data is not None else read_run(run_dir))
+    marker.touch()
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(METRIC_COLUMNS)
+        for row in rows:
+            w.writerow([_fmt(row[c]) for c in METRIC_COLUMNS])
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return path

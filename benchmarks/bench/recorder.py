@@ -40,11 +40,8 @@ __all__ = ["METRIC_COLUMNS", "RunLabels", "MetricsRecorder"]
 
 log = logging.getLogger(__name__)
 
-#: Columns of ``metrics.csv``, in order.
-METRIC_COLUMNS: tuple[str, ...] = (
-    "dataset", "method", "policy", "surrogate", "seed", "step", "n_measured", "index", "phase",
-    "value", "truth", "recall_top1", "recall_top5", "regret", "r2", "t_decision_s",
-)
+#: Columns of ``metrics.csv``, in order (shared with every run's metrics.csv, agent.metrics).
+METRIC_COLUMNS = metrics.METRIC_COLUMNS
 
 #: Errors a scoring-only surrogate fit may raise; the row then gets r2 = NaN and the run goes on.
 _FIT_ERRORS = (ValueError, RuntimeError, ArithmeticError)
