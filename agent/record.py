@@ -241,8 +241,8 @@ def _write_layout(h5: h5py.File, overview: Frame, yx_px: np.ndarray, yx_m: np.nd
                              ).attrs["units"] = units
     e = h5.create_group("entry")
     e.attrs.update(NX_class="NXentry", default="spectra", start_time=start_time)
-    e.create_dataset("start_time", data=start_time)
-    e.create_dataset("program_name", data="autoscope").attrs["version"] = software_version()
+    e.create_dataset("start_time", data=start_time).attrs["units"] = ""  # ISO 8601
+    e.create_dataset("program_name", data="autoscope").attrs.update(version=software_version(), units="")
     d = e.create_group("spectra")
     d.attrs.update(NX_class="NXdata", signal="spectrum", axes=["measurement", "signal_axis"],
                    measurement_indices=0, signal_axis_indices=1)
