@@ -186,10 +186,10 @@ def test_killed_before_the_record_exists_resumes(tmp_path):
     d.mkdir()
     FakeDriver  # the overview was saved, then the kill came before record.h5 / journal.jsonl
     exp = _experiment(d)
-    exp.overview = exp.driver.acquire_overview(None, None, None)
+    overview = exp.driver.acquire_overview(None, None, None)
     from agent.runfiles import save_overview
 
-    save_overview(d / "overview.npz", exp.overview)
+    save_overview(d / "overview.npz", overview)
     exp2 = _experiment(d)
     exp2.resume()
     summary = exp2.run()
