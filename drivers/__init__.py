@@ -10,7 +10,7 @@ from .errors import (
     SafetyInterlock,
     Timeout,
 )
-from .frames import Axis, Capabilities, Frame, ProbeState
+from .frames import Axis, Capabilities, Frame, PatternAxis, ProbeState
 from .protocol import Driver, GroundTruth, Wrapper
 from .truth import truth_source
 
@@ -26,6 +26,7 @@ __all__ = [
     "InstrumentError",
     "InvalidArgument",
     "NotSupported",
+    "PatternAxis",
     "ProbeState",
     "SafetyInterlock",
     "Timeout",

@@ -6,16 +6,21 @@ Conventions
   the value of index ``i`` is the *centre* of pixel ``i``; ``scale`` is the pixel pitch.
 * Spatial axes are in metres (``units="m"``); signal axes carry their own units (``"eV"``,
   ``"keV"``, ``"V"``). Signal axes need not be monotonic (a bias triangle sweep is not).
+* A :class:`PatternAxis` is the signal axis of a flattened 2-D diffraction pattern; it also carries
+  the camera's ``pattern_shape`` and ``k_mrad_per_px``.
+* This module is the floor every package stands on: it imports nothing from the project.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
-__all__ = ["Axis", "Frame", "ProbeState", "Capabilities"]
+__all__ = ["Axis", "PatternAxis", "Frame", "ProbeState", "Capabilities"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -40,7 +45,7 @@ class Axis:
         object.__setattr__(self, "values", values)
 
     @classmethod
-    def uniform(cls, name: str, units: str, offset: float, scale: float, size: int) -> "Axis":
+    def uniform(cls, name: str, units: str, offset: float, scale: float, size: int) -> Axis:
         """Axis whose sample ``i`` sits at ``offset + i * scale``."""
         return cls(name, units, offset + scale * np.arange(int(size), dtype=np.float64))
 
@@ -68,6 +73,43 @@ class Axis:
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "units": self.units, "values": self.values.tolist()}
+
+
+@dataclass(frozen=True, eq=False)
+class PatternAxis(Axis):
+    """The signal axis of a flattened diffraction pattern (4D-STEM, :mod:`drivers.fourd.patterns`):
+    reshape the data with ``data.reshape(axis.pattern_shape)``.
+
+    Args:
+        name: ``"k_index"``.
+        units: ``"px"`` (the values are flat pixel indices).
+        values: (ky * kx,) float64 ``0 .. ky * kx - 1``.
+        pattern_shape: (ky, kx) camera pixels.
+        k_mrad_per_px: camera pixel pitch (mrad).
+    """
+
+    pattern_shape: tuple[int, int] = (0, 0)
+    k_mrad_per_px: float = math.nan
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        shape = (int(self.pattern_shape[0]), int(self.pattern_shape[1]))
+        if shape[0] * shape[1] != self.size:
+            raise ValueError(f"PatternAxis: pattern_shape {shape} holds {shape[0] * shape[1]} "
+                             f"pixels but the axis has {self.size} values")
+        object.__setattr__(self, "pattern_shape", shape)
+        object.__setattr__(self, "k_mrad_per_px", float(self.k_mrad_per_px))
+
+    @classmethod
+    def for_camera(cls, shape: tuple[int, int], k_mrad_per_px: float) -> PatternAxis:
+        """The axis of a flattened ``shape`` pattern."""
+        n = int(shape[0]) * int(shape[1])
+        return cls("k_index", "px", np.arange(n, dtype=np.float64), pattern_shape=shape,
+                   k_mrad_per_px=k_mrad_per_px)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "pattern_shape": list(self.pattern_shape),
+                "k_mrad_per_px": self.k_mrad_per_px}
 
 
 @dataclass(frozen=True, eq=False)

@@ -18,7 +18,7 @@ The disk is normalised over the camera (it always lies inside it), the halo by i
 integral (the part of its tail beyond the camera edge is lost, as on a real camera).
 
 **Flattened patterns.** The experiment loop takes 1-D spectra only, so a pattern travels as its
-row-major flattening ``(ky * kx,)`` on a :class:`PatternAxis` named ``"k_index"`` (units ``"px"``,
+row-major flattening ``(ky * kx,)`` on a :class:`drivers.frames.PatternAxis` named ``"k_index"`` (units ``"px"``,
 values ``0 .. ky * kx - 1``) that also carries ``pattern_shape`` and ``k_mrad_per_px``; reshape
 with ``data.reshape(axis.pattern_shape)``.
 """
@@ -26,51 +26,13 @@ with ``data.reshape(axis.pattern_shape)``.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from scipy.special import erfc
 
-from drivers.frames import Axis
+from drivers.frames import Axis, PatternAxis
 
 __all__ = ["PatternAxis", "camera_axes", "render_patterns"]
-
-
-@dataclass(frozen=True, eq=False)
-class PatternAxis(Axis):
-    """The signal axis of a flattened diffraction pattern (see the module docstring).
-
-    Args:
-        name: ``"k_index"``.
-        units: ``"px"`` (the values are flat pixel indices).
-        values: (ky * kx,) float64 ``0 .. ky * kx - 1``.
-        pattern_shape: (ky, kx) camera pixels.
-        k_mrad_per_px: camera pixel pitch (mrad).
-    """
-
-    pattern_shape: tuple[int, int] = (0, 0)
-    k_mrad_per_px: float = math.nan
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        shape = (int(self.pattern_shape[0]), int(self.pattern_shape[1]))
-        if shape[0] * shape[1] != self.size:
-            raise ValueError(f"PatternAxis: pattern_shape {shape} holds {shape[0] * shape[1]} "
-                             f"pixels but the axis has {self.size} values")
-        object.__setattr__(self, "pattern_shape", shape)
-        object.__setattr__(self, "k_mrad_per_px", float(self.k_mrad_per_px))
-
-    @classmethod
-    def for_camera(cls, shape: tuple[int, int], k_mrad_per_px: float) -> "PatternAxis":
-        """The axis of a flattened ``shape`` pattern."""
-        n = int(shape[0]) * int(shape[1])
-        return cls("k_index", "px", np.arange(n, dtype=np.float64), pattern_shape=shape,
-                   k_mrad_per_px=k_mrad_per_px)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**super().to_dict(), "pattern_shape": list(self.pattern_shape),
-                "k_mrad_per_px": self.k_mrad_per_px}
 
 
 def camera_axes(shape: tuple[int, int], k_mrad_per_px: float) -> tuple[Axis, Axis]:
