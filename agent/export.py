@@ -13,7 +13,8 @@ Writes, under ``RUN_DIR/export/`` (or ``--out``), one file per signal, each open
   axes in nm at the candidates' centres.
 
 ``nxs`` is NeXus (HDF5; ``hs.load(path)`` also returns the metadata arrays as extra signals,
-``hs.load(path, use_default=True)`` the signal alone); ``zspy`` is HyperSpy's zarr format (needs the ``export`` extra: zarr 2).
+``hs.load(path, use_default=True)`` the signal alone); ``zspy`` is HyperSpy's zarr format (needs
+the ``export`` extra: zarr 2).
 Reads the record through :func:`agent.record_reader.read_run`, so a running or killed run exports too.
 """
 
@@ -32,7 +33,7 @@ from drivers.frames import Axis
 from .record import RecordError
 from .record_reader import RunData, read_run
 
-__all__ = ["FORMATS", "ExportError", "to_signals", "export_run", "main"]
+__all__ = ["FORMATS", "ExportError", "to_signals", "to_hyperspy", "export_run", "main"]
 
 #: ``--to`` value -> file extension HyperSpy chooses its writer by
 FORMATS = {"hspy": "hspy", "nxs": "nxs", "zspy": "zspy", "zarr": "zspy"}
@@ -101,6 +102,15 @@ def to_signals(data: RunData) -> dict[str, Any]:
             s.metadata.Signal.quantity = f"{data.reward_name or 'reward'} ({data.reward_units})"
         out[f"map_{name}"] = s
     return out
+
+
+def to_hyperspy(run: str | Path) -> Any:
+    """The spectra of ``run`` (a run folder or its record.h5) as a HyperSpy ``Signal1D``, see
+    :func:`to_signals`; ``ExportError`` before the first spectrum."""
+    signals = to_signals(read_run(run))
+    if "spectra" not in signals:
+        raise ExportError(f"{run} holds no spectrum yet: nothing to give as a signal")
+    return signals["spectra"]
 
 
 def export_run(run: str | Path, to: str = "hspy", out: str | Path | None = None) -> list[Path]:

@@ -29,6 +29,7 @@ __all__ = [
     "r2_score",
     "pearson",
     "steps_to_recall",
+    "discovery_auc",
     "METRIC_COLUMNS",
     "metrics_rows",
     "write_metrics_csv",
@@ -123,6 +124,21 @@ def steps_to_recall(measured: np.ndarray, truth: np.ndarray, level: float = 0.5,
     return int(hit[0]) + 1 if hit.size else None
 
 
+def discovery_auc(measured: np.ndarray, truth: np.ndarray, budget: int | None = None,
+                  fraction: float = 0.01, maximize: bool = True) -> float:
+    """Area under the discovery curve: mean recall of the true top-``fraction`` over measurements
+    1..``budget`` (default: all measured), the last value carried forward past the run's end; in [0, 1].
+    The benchmark aggregator's ``auc_of_run`` on a run's ``recall_top1`` column gives the same."""
+    curve = recall_curve(measured, truth, fraction, maximize)
+    b = int(budget) if budget is not None else curve.size
+    if b < 1:
+        raise ValueError(f"budget={budget} must be >= 1 measurement")
+    if curve.size == 0:
+        return 0.0
+    padded = np.concatenate([curve[:b], np.full(max(0, b - curve.size), curve[-1])])
+    return float(padded.mean())
+
+
 # ---------------------------------------------------------------------------- metrics.csv of any run
 #: Columns of ``metrics.csv``, in order (every run's, and the benchmark's live recorder's).
 METRIC_COLUMNS: tuple[str, ...] = (
@@ -145,6 +161,15 @@ def _fmt(value: object) -> str:
     if isinstance(value, float):
         return "nan" if not np.isfinite(value) else repr(value)
     return str(value)
+
+
+def _scores(measured: np.ndarray, truth: np.ndarray | None, fractions: tuple[float, float],
+            maximize: bool) -> dict[str, float]:
+    if truth is None or measured.size == 0:
+        return {"recall_top1": 0.0, "recall_top5": 0.0, "regret": float("nan")}
+    return {"recall_top1": recall(measured, truth, fractions[0], maximize),
+            "recall_top5": recall(measured, truth, fractions[1], maximize),
+            "regret": simple_regret(measured, truth, maximize)}
 
 
 def metrics_rows(data: RunData, fractions: tuple[float, float] = (0.01, 0.05)) -> list[dict[str, object]]:
@@ -174,7 +199,6 @@ def metrics_rows(data: RunData, fractions: tuple[float, float] = (0.01, 0.05)) -
     for k in range(data.n_rows):
         n_measured += int(finite[k])
         measured = measured_all[:n_measured]
-        has = truth is not None and measured.size > 0
         r2 = float("nan")
         if k == data.n_rows - 1 and truth is not None and "mean" in data.maps:
             r2 = r2_score(np.asarray(data.maps["mean"]).reshape(-1), truth)
@@ -184,9 +208,7 @@ def metrics_rows(data: RunData, fractions: tuple[float, float] = (0.01, 0.05)) -
             "step": int(r["step"][k]) + 1, "n_measured": n_measured, "index": int(r["index"][k]),
             "phase": str(r["phase"][k]), "value": float(r["reward"][k]),
             "truth": float(truth[int(r["index"][k])]) if truth is not None else float("nan"),
-            "recall_top1": recall(measured, truth, fractions[0], maximize) if has else 0.0,
-            "recall_top5": recall(measured, truth, fractions[1], maximize) if has else 0.0,
-            "regret": simple_regret(measured, truth, maximize) if has else float("nan"),
+            **_scores(measured, truth, fractions, maximize),
             "r2": r2,
             "t_decision_s": float(np.nansum(parts)) if np.isfinite(parts).any() else float("nan"),
         })

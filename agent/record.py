@@ -37,13 +37,11 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
-import subprocess
 import threading
 import time
 from dataclasses import asdict, dataclass, field
-from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import h5py
 import numpy as np
@@ -52,18 +50,28 @@ from drivers.errors import AutoscopeError
 from drivers.frames import Axis, Frame
 
 from .candidates import CandidateSet
+from .record_layout import (
+    _AXIS_LABEL_BYTES,
+    _PHASE_BYTES,
+    _REASON_BYTES,
+    EVENT_BYTES,
+    READABLE_VERSIONS,
+    RECORD_VERSION,
+    STEP_FIELDS,
+    STEP_UNITS,
+    fixed_utf8,
+    git_revision,
+    layout_of,
+    n_complete_rows,
+    open_read,
+    read_event_texts,
+    software_version,
+    write_layout,
+)
 from .strictjson import dumps_strict
 
 __all__ = ["Record", "StepRow", "RecordError", "RECORD_VERSION", "STEP_FIELDS", "STEP_UNITS",
            "axis_from_dict", "software_version", "git_revision"]
-
-RECORD_VERSION = 2
-READABLE_VERSIONS = (1, 2)
-EVENT_BYTES = 1024  # one /events row; longer texts continue on the next rows
-_PHASE_BYTES, _REASON_BYTES, _AXIS_LABEL_BYTES = 32, 256, 64
-#: maps made with the layout (float64 over the candidate grid); others are made when first written
-MAP_SLOTS = ("mean", "std", "truth", "gate")
-
 
 class RecordError(AutoscopeError, RuntimeError):
     """The record file is missing, corrupt, or inconsistent with the run."""
@@ -104,36 +112,6 @@ class StepRow:
     objectives: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
-STEP_FIELDS: dict[str, tuple[Any, tuple[int, ...]]] = {
-    "step": (np.int64, ()),
-    "index": (np.int64, ()),
-    "phase": (h5py.string_dtype("utf-8", _PHASE_BYTES), ()),
-    "yx_px": (np.int64, (2,)),
-    "yx_m": (np.float64, (2,)),
-    "reward": (np.float64, ()),
-    "pred_mean": (np.float64, ()),
-    "pred_std": (np.float64, ()),
-    "t_acquire_s": (np.float64, ()),
-    "t_fit_s": (np.float64, ()),
-    "t_predict_s": (np.float64, ()),
-    "t_select_s": (np.float64, ()),
-    "clock_s": (np.float64, ()),
-    "dose_e": (np.float64, ()),
-    "healthy": (np.bool_, ()),
-    "reason": (h5py.string_dtype("utf-8", _REASON_BYTES), ()),
-    "travel_m": (np.float64, ()),
-    "cost_s": (np.float64, ()),
-}
-
-#: ``units`` of each /steps field; "{pos}" is the overview's calibration unit, "{reward}" the reward's
-STEP_UNITS: dict[str, str] = {
-    "step": "", "index": "", "phase": "", "yx_px": "px", "yx_m": "{pos}", "reward": "{reward}",
-    "pred_mean": "{reward}", "pred_std": "{reward}", "t_acquire_s": "s", "t_fit_s": "s",
-    "t_predict_s": "s", "t_select_s": "s", "clock_s": "s", "dose_e": "e", "healthy": "", "reason": "",
-    "travel_m": "m", "cost_s": "s",
-}
-
-
 def axis_from_dict(d: dict[str, Any]) -> Axis:
     """The axis written by ``Axis.to_dict()`` (a 4D-STEM ``PatternAxis`` keeps its pattern shape)."""
     if "pattern_shape" in d:
@@ -142,115 +120,6 @@ def axis_from_dict(d: dict[str, Any]) -> Axis:
         return PatternAxis(d["name"], d["units"], np.asarray(d["values"], dtype=np.float64),
                            pattern_shape=tuple(d["pattern_shape"]), k_mrad_per_px=d["k_mrad_per_px"])
     return Axis(d["name"], d["units"], np.asarray(d["values"], dtype=np.float64))
-
-
-def _axes_json(axes: Iterable[Axis]) -> str:
-    return json.dumps([a.to_dict() for a in axes])
-
-
-def software_version() -> str:
-    """The installed autoscope version ("" when not installed as a package)."""
-    try:
-        return metadata.version("autoscope")
-    except metadata.PackageNotFoundError:
-        return ""
-
-
-def git_revision() -> str:
-    """The source tree's git commit (with ``-dirty`` when it has uncommitted changes); "" outside git."""
-    here = Path(__file__).resolve().parent
-    try:
-        rev = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True,
-                             text=True, timeout=5, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=5).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    return rev + ("-dirty" if dirty else "")
-
-
-def _fixed(text: str, n_bytes: int) -> bytes:
-    """UTF-8 bytes of ``text`` cut to ``n_bytes`` at a character boundary."""
-    return text.encode("utf-8")[:n_bytes].decode("utf-8", errors="ignore").encode("utf-8")
-
-
-def _axis_attrs(ds: h5py.Dataset, axis: Axis) -> None:
-    uniform = axis.size > 0 and axis.is_uniform()
-    # fixed-length strings: kept in the object header (a heap written under SWMR may be unreadable)
-    ds.attrs["units"] = np.bytes_(axis.units.encode())
-    ds.attrs["long_name"] = np.bytes_(axis.name.encode())
-    ds.attrs["offset"] = float(axis.values[0]) if uniform else float("nan")
-    ds.attrs["scale"] = float(axis.scale) if uniform and axis.size > 1 else float("nan")
-
-
-def _resizable(g: h5py.Group, name: str, shape: tuple[int, ...], dtype: Any, chunks: tuple[int, ...],
-               units: str, grow_all: bool = False, **kw: Any) -> h5py.Dataset:
-    """An empty dataset of rows of ``shape`` (``grow_all``: the row length is set later, too)."""
-    maxshape = (None,) * (1 + len(shape)) if grow_all else (None,) + shape
-    ds = g.create_dataset(name, shape=(0,) + shape, maxshape=maxshape, dtype=dtype, chunks=chunks, **kw)
-    ds.attrs["units"] = units
-    return ds
-
-
-def _write_layout(h5: h5py.File, overview: Frame, yx_px: np.ndarray, yx_m: np.ndarray,
-                  cand_attrs: dict[str, Any], config_yaml: str, truth: np.ndarray | None,
-                  reward_name: str, reward_units: str, start_time: str) -> None:
-    """Every group, dataset and attribute of layout 2, empty where rows will go (before SWMR)."""
-    pos_units = overview.axes[0].units
-    h5.attrs.update(NX_class="NXroot", default="entry", creator="autoscope", version=RECORD_VERSION,
-                    closed_cleanly=0, config=config_yaml, software_version=software_version(),
-                    git_revision=git_revision(), start_time=start_time, reward_name=reward_name,
-                    reward_units=reward_units, HDF5_Version=h5py.version.hdf5_version,
-                    h5py_version=h5py.version.version)
-    g = h5.create_group("overview")
-    img = g.create_dataset("image", data=np.asarray(overview.data, dtype=np.float32))
-    img.attrs["units"] = "counts"
-    g.attrs["frame_id"] = overview.frame_id
-    g.attrs["axes"] = _axes_json(overview.axes)
-    g.attrs["metadata"] = json.dumps(dict(overview.metadata), default=str)
-    for name, axis in zip(("y", "x"), overview.axes):
-        _axis_attrs(g.create_dataset(name, data=axis.values), axis)
-    c = h5.create_group("candidates")
-    c.create_dataset("yx_px", data=yx_px).attrs["units"] = "px"
-    c.create_dataset("yx_m", data=yx_m).attrs["units"] = pos_units
-    c.attrs.update(cand_attrs)
-    c.attrs["units"] = pos_units
-    if truth is not None:
-        c.create_dataset("truth", data=np.asarray(truth, dtype=np.float64)).attrs["units"] = reward_units
-    s = h5.create_group("steps")
-    for name, (dtype, shape) in STEP_FIELDS.items():
-        units = STEP_UNITS[name].format(pos=pos_units, reward=reward_units)
-        ds = _resizable(s, name, shape, dtype, (64,) + shape, units)
-        if name == "reward" and reward_name:
-            ds.attrs["long_name"] = reward_name
-    _resizable(s, "spectrum", (0,), np.float64, (16, 256), "counts", grow_all=True, fillvalue=np.nan)
-    _resizable(s, "objectives", (0,), np.float64, (64, 4), reward_units, grow_all=True, fillvalue=np.nan)
-    ax = _resizable(s, "signal_axis", (), np.float64, (1024,), "")
-    for name, value in (("units", np.bytes_(b"")), ("long_name", np.bytes_(b""))):
-        ax.attrs.create(name, value, dtype=f"S{_AXIS_LABEL_BYTES}")  # set in place by the first spectrum
-    ax.attrs.update(offset=np.nan, scale=np.nan)
-    _resizable(h5, "events", (), h5py.string_dtype("utf-8", EVENT_BYTES), (16,), "")
-    _resizable(h5, "events_continued", (), np.uint8, (64,), "")
-    h5.create_group("maps")
-    slots = h5.create_group("map_slots")  # linked into /maps by the first write of each
-    for name in MAP_SLOTS:
-        units = reward_units if name in ("mean", "std", "truth") else ""
-        # written now, so that its storage exists before SWMR (allocating it later changes the
-        # dataset's header under a reader)
-        slots.create_dataset(name, data=np.full(tuple(cand_attrs["grid_shape"]), np.nan),
-                             ).attrs["units"] = units
-    e = h5.create_group("entry")
-    e.attrs.update(NX_class="NXentry", default="spectra", start_time=start_time)
-    e.create_dataset("start_time", data=start_time).attrs["units"] = ""  # ISO 8601
-    e.create_dataset("program_name", data="autoscope").attrs.update(version=software_version(), units="")
-    d = e.create_group("spectra")
-    d.attrs.update(NX_class="NXdata", signal="spectrum", axes=["measurement", "signal_axis"],
-                   measurement_indices=0, signal_axis_indices=1)
-    d["spectrum"], d["signal_axis"], d["measurement"] = s["spectrum"], s["signal_axis"], s["step"]
-    d["yx_m"], d["reward"] = s["yx_m"], s["reward"]
-    o = e.create_group("overview")
-    o.attrs.update(NX_class="NXdata", signal="image", axes=["y", "x"], y_indices=0, x_indices=1)
-    o["image"], o["y"], o["x"] = img, g["y"], g["x"]
 
 
 class Record:
@@ -278,7 +147,7 @@ class Record:
         *,
         reward_name: str = "",
         reward_units: str = "",
-    ) -> "Record":
+    ) -> Record:
         """Start a new record (SWMR from the start); refuses to overwrite an existing file.
 
         ``reward_name``/``reward_units`` label the reward, prediction and truth datasets.
@@ -294,15 +163,15 @@ class Record:
     @classmethod
     def _create(cls, path: Path, overview: Frame, yx_px: np.ndarray, yx_m: np.ndarray,
                 cand_attrs: dict[str, Any], config_yaml: str, truth: np.ndarray | None,
-                reward_name: str, reward_units: str, start_time: str | None = None) -> "Record":
+                reward_name: str, reward_units: str, start_time: str | None = None) -> Record:
         # No HDF5 file lock (a second process may read), the newest format (needed by SWMR).
         # Written under a temporary name and renamed once in SWMR mode: a reader never meets a
         # half-made file, nor one open for writing without SWMR.
         tmp = path.with_name(f".{path.name}.creating")
         h5 = h5py.File(tmp, "w", libver="latest", locking=False)
         try:
-            start = start_time or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-            _write_layout(h5, overview, yx_px, yx_m, cand_attrs, config_yaml, truth, reward_name,
+            start = start_time or _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+            write_layout(h5, overview, yx_px, yx_m, cand_attrs, config_yaml, truth, reward_name,
                           reward_units, start)
             h5.flush()
             h5.swmr_mode = True
@@ -314,7 +183,7 @@ class Record:
         return cls(h5, path)
 
     @classmethod
-    def open(cls, path: str | Path, mode: str = "r") -> "Record":
+    def open(cls, path: str | Path, mode: str = "r") -> Record:
         """Open an existing record (``mode="r"`` to read, ``"a"`` to continue appending).
 
         Reading uses SWMR, so a record being written, or left by a kill, opens too (see
@@ -324,11 +193,11 @@ class Record:
         path = Path(path)
         if not path.exists():
             raise RecordError(f"no record at {path}")
-        if mode != "r" and _layout(path) == 1:
+        if mode != "r" and layout_of(path) == 1:
             _migrate_layout1(path)
         try:
             if mode == "r":
-                h5 = _open_read(path)
+                h5 = open_read(path)
             else:
                 h5 = h5py.File(path, "r+", libver="latest", locking=False)
         except OSError as err:
@@ -369,8 +238,8 @@ class Record:
         values = asdict(row)
         spectrum = np.asarray(values.pop("spectrum"), dtype=np.float64).reshape(-1)
         objectives = np.asarray(values.pop("objectives"), dtype=np.float64).reshape(-1)
-        values["phase"] = _fixed(str(values["phase"]), _PHASE_BYTES)
-        values["reason"] = _fixed(str(values["reason"]), _REASON_BYTES)
+        values["phase"] = fixed_utf8(str(values["phase"]), _PHASE_BYTES)
+        values["reason"] = fixed_utf8(str(values["reason"]), _REASON_BYTES)
         spec_ds, obj_ds = s["spectrum"], s["objectives"]
         if spec_ds.shape[1] == 0 and spectrum.size:  # the first spectrum sets the row length
             spec_ds.resize(spectrum.size, axis=1)
@@ -410,7 +279,7 @@ class Record:
         # created with the layout
         uniform = axis.size > 0 and axis.is_uniform()
         for name, text in (("units", axis.units), ("long_name", axis.name)):
-            ds.attrs.modify(name, np.array(_fixed(text, _AXIS_LABEL_BYTES), dtype=f"S{_AXIS_LABEL_BYTES}"))
+            ds.attrs.modify(name, np.array(fixed_utf8(text, _AXIS_LABEL_BYTES), dtype=f"S{_AXIS_LABEL_BYTES}"))
         ds.attrs.modify("offset", float(axis.values[0]) if uniform else np.nan)
         ds.attrs.modify("scale", float(axis.scale) if uniform and axis.size > 1 else np.nan)
         s.attrs["signal_axis"] = np.bytes_(json.dumps(axis.to_dict()).encode())
@@ -496,7 +365,7 @@ class Record:
                 self._h5.flush()
                 self._h5.close()
 
-    def __enter__(self) -> "Record":
+    def __enter__(self) -> Record:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -530,71 +399,6 @@ class Record:
     def h5(self) -> h5py.File:
         """The open file, for readers that need more than the helpers give."""
         return self._h5
-
-
-def n_complete_rows(h5: h5py.File) -> int:
-    """The number of rows present in every ``/steps`` row dataset of an open record."""
-    s = h5["steps"]
-    names = [*STEP_FIELDS, *(n for n in ("spectrum", "objectives") if n in s)]
-    return min(int(s[name].shape[0]) for name in names if name in s)
-
-
-def read_event_texts(h5: h5py.File) -> list[str]:
-    """Every event's JSON text from an open record of either layout (pieces joined)."""
-    ds = h5["events"]
-    if "events_continued" not in h5:  # layout 1: one variable-length string per event
-        return [v.decode() if isinstance(v, bytes) else str(v) for v in ds[...]]
-    more = h5["events_continued"]
-    n = min(ds.shape[0], more.shape[0])
-    raw, flags = ds[:n], more[:n]
-    out: list[str] = []
-    buf = b""
-    for piece, cont in zip(raw, flags):
-        buf += bytes(piece)
-        if not cont:
-            out.append(buf.decode("utf-8"))
-            buf = b""
-    return out
-
-
-def _open_read(path: Path) -> h5py.File:
-    """Open to read: plainly when the file was closed, with SWMR while a writer holds it (or after
-    that writer was killed: HDF5 then keeps the file marked "open for write")."""
-    flags, _ = _superblock(path)
-    if not flags & _SWMR_WRITE:
-        return h5py.File(path, "r", locking=False)
-    # SWMR readers skip HDF5's end-of-file check (the file grows) and would retry forever on a
-    # truncated file, so check it here: the superblock's end of file must lie in the file. A live
-    # writer may have moved that end a moment before writing there: wait for it up to 2 s.
-    deadline = time.monotonic() + 2.0
-    while (eof := _superblock(path)[1]) > (size := path.stat().st_size):
-        if time.monotonic() > deadline:
-            raise OSError(f"truncated file: the superblock ends the file at byte {eof}, the file "
-                          f"has {size} bytes")
-        time.sleep(0.02)
-    return h5py.File(path, "r", swmr=True, locking=False)
-
-
-_SWMR_WRITE = 0x04  # superblock file-consistency flag: a SWMR writer has (or had, if killed) it open
-
-
-def _superblock(path: Path) -> tuple[int, int]:
-    """(consistency flags, stored end of file) of a version 2/3 superblock; (0, 0) for others."""
-    with open(path, "rb") as fh:
-        head = fh.read(48)
-    if head[:8] != b"\x89HDF\r\n\x1a\n" or len(head) < 48 or head[8] < 2:
-        return 0, 0
-    size_of_offsets = head[9]
-    start = 12 + 2 * size_of_offsets  # after base address and superblock-extension address
-    return head[11], int.from_bytes(head[start:start + size_of_offsets], "little")
-
-
-def _layout(path: Path) -> int:
-    try:
-        with _open_read(path) as h5:
-            return int(h5.attrs.get("version", 0))
-    except OSError:
-        return 0  # unreadable: the caller's own open reports it
 
 
 def _migrate_layout1(path: Path) -> None:
