@@ -11,7 +11,7 @@ from .errors import (
     Timeout,
 )
 from .frames import Axis, Capabilities, Frame, PatternAxis, ProbeState
-from .protocol import Driver, GroundTruth, Wrapper
+from .protocol import Driver, GroundTruth, Stage, Stateful, TimedAcquisition, Wrapper
 from .truth import truth_source
 
 __all__ = [
@@ -29,6 +29,9 @@ __all__ = [
     "PatternAxis",
     "ProbeState",
     "SafetyInterlock",
+    "Stage",
+    "Stateful",
+    "TimedAcquisition",
     "Timeout",
     "Wrapper",
     "truth_source",

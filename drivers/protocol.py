@@ -7,13 +7,13 @@ errors of :mod:`drivers.errors`; none clamps an out-of-range argument.
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from .frames import Axis, Capabilities, Frame, ProbeState
 
-__all__ = ["Driver", "GroundTruth", "Wrapper"]
+__all__ = ["Driver", "GroundTruth", "Stage", "Stateful", "TimedAcquisition", "Wrapper"]
 
 
 @runtime_checkable
@@ -64,6 +64,34 @@ class Driver(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class Stateful(Protocol):
+    """Optional verb: a plain-dict snapshot of the instrument (probe, beam, dose, stage, clock)."""
+
+    def state(self) -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class Stage(Protocol):
+    """Optional verb: a motorised stage."""
+
+    def move_stage(self, dy_m: float, dx_m: float, relative: bool = True,
+                   timeout_s: float | None = None) -> None:
+        """Move by ``(dy_m, dx_m)`` metres (``relative``) or to that position."""
+        ...
+
+
+@runtime_checkable
+class TimedAcquisition(Protocol):
+    """Optional verb: how long an acquisition with these arguments takes on this instrument (the
+    safety layer sizes its timeouts from it)."""
+
+    def acquisition_time_s(self, verb: str, **args: Any) -> float:
+        """Seconds of instrument time ``verb`` (``"acquire_overview"``, ``"acquire_spectrum"``)
+        needs with these keyword arguments (``shape_px``, ``dwell_s``, ``exposure_s``)."""
+        ...
 
 
 @runtime_checkable

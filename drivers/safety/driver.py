@@ -42,7 +42,7 @@ from drivers.errors import (
     Timeout,
 )
 from drivers.frames import Capabilities, Frame, ProbeState
-from drivers.protocol import Driver
+from drivers.protocol import Driver, Stage, Stateful, TimedAcquisition
 
 from .audit import AuditLog
 from .dose import ELEMENTARY_CHARGE_C, DoseLedger
@@ -195,11 +195,10 @@ class SafeDriver:
     def _declared_time(self, verb: str, fallback_s: float, **args: Any) -> float:
         """The duration the driver declares for this acquisition (its optional
         ``acquisition_time_s(verb, **args)``), else ``fallback_s`` (dwell x pixels, the exposure)."""
-        fn = getattr(self.inner, "acquisition_time_s", None)
-        if fn is None:
+        if not isinstance(self.inner, TimedAcquisition):
             return fallback_s
         try:
-            value = float(fn(verb, **args))
+            value = float(self.inner.acquisition_time_s(verb, **args))
         except (DriverError, TypeError, ValueError) as exc:
             log.debug("acquisition_time_s(%s) of %s failed: %s", verb, type(self.inner).__name__, exc)
             return fallback_s
@@ -235,9 +234,9 @@ class SafeDriver:
             raise InstrumentError("SafeDriver is closed")
 
     def _current_from_state(self) -> float | None:
-        fn = getattr(self.inner, "state", None)
-        if fn is None:
+        if not isinstance(self.inner, Stateful):
             return None
+        fn = self.inner.state
         try:
             state = self._run("state", lambda d: fn(), self.limits.default_timeout_s)
         except DriverError:
@@ -295,7 +294,8 @@ class SafeDriver:
             caps = self._run("capabilities", lambda d: d.capabilities(), self.limits.default_timeout_s)
             max_fov = caps.max_fov_m if self.limits.max_fov_m is None else min(caps.max_fov_m, self.limits.max_fov_m)
             # only the optional verbs this wrapper passes on (the ground truth stays on .inner: drivers.truth_source)
-            verbs = tuple(v for v in ("state", "move_stage") if getattr(self.inner, v, None) is not None)
+            verbs = tuple(v for v, declared in (("state", Stateful), ("move_stage", Stage))
+                          if isinstance(self.inner, declared))
             result = Capabilities(
                 detectors=caps.detectors,
                 signal_units=dict(caps.signal_units),
@@ -312,8 +312,8 @@ class SafeDriver:
         with self._audited("state", {}):
             self._check_open()
             inner_state: dict[str, Any] = {}
-            fn = getattr(self.inner, "state", None)
-            if fn is not None:
+            if isinstance(self.inner, Stateful):
+                fn = self.inner.state
                 inner_state = dict(self._run("state", lambda d: fn(), self.limits.default_timeout_s))
             inner_state["safety"] = {
                 **self.dose.summary(),
@@ -446,9 +446,9 @@ class SafeDriver:
         args = {"dy_m": dy_m, "dx_m": dx_m, "relative": relative, "timeout_s": timeout_s}
         with self._audited("move_stage", args) as entry:
             self._check_open()
-            fn = getattr(self.inner, "move_stage", None)
-            if fn is None:
+            if not isinstance(self.inner, Stage):
                 raise NotSupported(f"{type(self.inner).__name__} has no move_stage verb")
+            fn = self.inner.move_stage
             try:
                 dy, dx = float(dy_m), float(dx_m)
             except (TypeError, ValueError) as exc:
