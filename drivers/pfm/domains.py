@@ -42,9 +42,17 @@ _SEED_TAG = 0xD0FA1
 
 
 class DomainPattern(abc.ABC):
-    """Base of the domain patterns: polarity and wall distance from :meth:`signed_distance_m`."""
+    """Base of the domain patterns: polarity and wall distance from :meth:`signed_distance_m`.
+
+    A pattern declares ``extent_m`` (side of the square sample it covers, metres, centred at the
+    origin), ``domain_size_m`` and ``up_fraction`` (``math.nan`` where they do not apply to a
+    hand-made pattern).
+    """
 
     kind: ClassVar[str] = "pattern"
+    extent_m: float
+    domain_size_m: float
+    up_fraction: float
 
     @abc.abstractmethod
     def signed_distance_m(self, yx_m: np.ndarray) -> np.ndarray:

@@ -219,16 +219,13 @@ class PFMEmulator(PointProbeEmulator):
         for name in ("sample_extent_m", "pattern", "domain_size_m", "up_fraction", "pattern_px"):
             if name in kwargs:
                 raise InvalidArgument(f"with_domains: {name} comes from the pattern; drop it")
-        extent = getattr(domains, "extent_m", None)
-        if extent is None:
-            raise InvalidArgument("with_domains: the pattern has no extent_m (side of the sample, m)")
-        extent = float(extent)
+        extent = float(domains.extent_m)
         # Build over cheap placeholder stripes, then install the given pattern.
         emulator = cls(sample_extent_m=extent, pattern="stripes", domain_size_m=0.25 * extent,
                        **kwargs)
         emulator.pattern = domains.kind
-        emulator.domain_size_m = float(getattr(domains, "domain_size_m", math.nan))
-        emulator.up_fraction = float(getattr(domains, "up_fraction", math.nan))
+        emulator.domain_size_m = float(domains.domain_size_m)
+        emulator.up_fraction = float(domains.up_fraction)
         emulator._install_domains(domains)
         return emulator
 
