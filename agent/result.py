@@ -85,18 +85,77 @@ def reward_info(node: dict[str, Any] | None) -> RewardInfo:
     return RewardInfo(name=name, units=units, axis_units=axis_units, windows=tuple(windows))
 
 
-def _reward(attrs: Any, config: dict[str, Any]) -> RewardInfo:
+def _reward(attrs: Any, config: dict[str, Any], renamed: bool = False) -> RewardInfo:
     """The reward's description: name and value units as the record states them (``@reward_name``,
-    ``@reward_units``, where the run knew them), windows from the config."""
+    ``@reward_units``: the reward at the start), else and after a switch from the config; windows
+    from the config."""
     info = reward_info(config.get("reward"))
+    if renamed:
+        return info
     name, units = str(attrs.get("reward_name", "") or ""), str(attrs.get("reward_units", "") or "")
     return RewardInfo(name or info.name, units or info.units, info.axis_units, info.windows)
+
+
+def _final_truth(start: np.ndarray | None, final_map: np.ndarray | None) -> np.ndarray | None:
+    """The truth under the run's final reward: ``/maps/truth`` where the loop wrote it (per candidate),
+    else the truth recorded at the start."""
+    if final_map is None or start is None:
+        return start
+    flat = np.asarray(final_map, dtype=np.float64).reshape(start.shape[0], -1)
+    return flat[:, 0] if flat.shape[1] == 1 and start.ndim == 1 else flat
 
 
 def _target_name(node: Any) -> str | None:
     if not isinstance(node, dict) or "_target_" not in node:
         return None
     return str(node["_target_"]).rsplit(".", 1)[-1]
+
+
+def reward_switches(events: list[dict[str, Any]]) -> list[str]:
+    """The ``reward...=`` arguments of every applied mid-run ``set`` (``autoscope-ctl RUN set
+    reward=...``), in order: cumulative, as the loop applies them."""
+    out: list[str] = []
+    for ev in events:
+        if ev.get("kind") == "intervention" and ev.get("verb") == "set" and ev.get("outcome") == "applied":
+            out += [str(a) for a in ev.get("args") or [] if str(a).split("=", 1)[0].split(".")[0] == "reward"]
+    return out
+
+
+def final_reward_node(config: dict[str, Any], switches: list[str]) -> dict[str, Any]:
+    """The reward's config node after the ``switches`` (``reward=<conf/reward/NAME>``, ``reward.key=value``),
+    interpolations resolved: the node the loop built its final reward from."""
+    from omegaconf import OmegaConf
+
+    from .confdir import CONF_DIR
+
+    node: Any = dict(config.get("reward") or {})
+    for item in switches:
+        key, value = item.split("=", 1)
+        if key == "reward":
+            node = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "reward" / f"{value}.yaml"))
+        else:
+            sub = OmegaConf.create(node)
+            OmegaConf.update(sub, key[len("reward") + 1:], yaml.safe_load(value), force_add=True)
+            node = OmegaConf.to_container(sub)
+    root = OmegaConf.create({"seed": int(config.get("seed", 0) or 0), "reward": node})
+    resolved = OmegaConf.to_container(root, resolve=True)
+    assert isinstance(resolved, dict)
+    return dict(resolved["reward"])
+
+
+def _rescored(columns: dict[str, np.ndarray], node: dict[str, Any], axis: Axis | None) -> None:
+    """``reward``/``objectives`` columns recomputed from the recorded spectra under the reward of
+    ``node`` (in place), as the loop's state is after a mid-run reward switch."""
+    from hydra.utils import instantiate
+
+    from rewards import evaluate
+
+    spectra = columns["spectrum"]
+    if not spectra.shape[0] or axis is None:
+        return
+    values = np.asarray(evaluate(instantiate(node), spectra, axis), dtype=np.float64)
+    columns["reward"] = values if values.ndim == 1 else values[:, 0]
+    columns["objectives"] = values if values.ndim == 2 else np.zeros((values.shape[0], 0))
 
 
 @dataclass(frozen=True, eq=False)
@@ -158,20 +217,28 @@ class RunResult:
             data = np.asarray(record.column(name), dtype=np.float64)
             columns[name] = data if data.shape[0] == m else np.zeros((m, 0))
         raw_axis = h5["steps"].attrs.get("signal_axis")
+        signal_axis = axis_from_dict(json.loads(raw_axis)) if raw_axis is not None else None
         maps = {name: np.asarray(h5["maps"][name][...]) for name in h5["maps"]} if "maps" in h5 else {}
+        config = config if isinstance(config, dict) else {}
+        events = record.events()
+        switches = reward_switches(events)
+        if switches:  # the loop rescored every spectrum under the new reward: so does the summary
+            node = final_reward_node(config, switches)
+            config = {**config, "reward": node}
+            _rescored(columns, node, signal_axis)
         return cls(
             run_dir=Path(run_dir) if run_dir is not None else record.path.parent,
-            config=config if isinstance(config, dict) else {},
+            config=config,
             overview=overview,
             candidate_yx_m=np.asarray(c["yx_m"][...], dtype=np.float64),
             candidate_yx_px=np.asarray(c["yx_px"][...], dtype=np.int64),
             grid_shape=(int(c.attrs["grid_shape"][0]), int(c.attrs["grid_shape"][1])),
             columns=columns,
-            signal_axis=axis_from_dict(json.loads(raw_axis)) if raw_axis is not None else None,
-            truth=record.truth,
+            signal_axis=signal_axis,
+            truth=_final_truth(record.truth, maps.get("truth")),
             maps=maps,
-            events=record.events(),
-            reward=_reward(h5.attrs, config if isinstance(config, dict) else {}),
+            events=events,
+            reward=_reward(h5.attrs, config, renamed=bool(switches)),
             wall_time_s=wall_time_s,
         )
 

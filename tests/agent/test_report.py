@@ -136,3 +136,24 @@ def test_reward_info_reads_windows_and_wrappers():
     band = reward_info({"_target_": "rewards.bands.BandIntensity", "window_eV": [1.5, 2.4], "units": "eV"})
     assert band.label == "BandIntensity (spectrum units x eV)"
     assert reward_info({"_target_": "mine.fun", "_partial_": True}).label == "fun"  # a user function: no units
+
+
+def test_a_mid_run_reward_switch_is_summarised_and_plotted_under_the_new_reward(tmp_path):
+    """`autoscope-ctl RUN set reward.window_eV=[2.0,2.8]` mid-run: the loop rescores every spectrum;
+    the summary and the best-spectrum window rebuilt from the record follow the new reward."""
+    from agent.control import parse, send
+    from rewards import BandIntensity, evaluate
+
+    out = tmp_path / "switched"
+
+    def switch_once(update) -> None:
+        if update.n_done == 3:
+            send(out, parse("set", ["reward.window_eV=[2.0,2.8]"]))
+
+    run = agent.run_experiment(*_SMALL, out_dir=out, on_step=switch_once)
+    result = RunResult.from_run_dir(run.path)
+    assert result.reward.windows == ((2.0, 2.8),)
+    expected = evaluate(BandIntensity([2.0, 2.8]), result.columns["spectrum"], result.signal_axis)
+    assert np.allclose(result.columns["reward"], expected)
+    assert run.summary["best_value"] == pytest.approx(float(np.max(expected)))  # written by the loop
+    assert summarise(result)["best_value"] == run.summary["best_value"]
