@@ -7,7 +7,6 @@ objects: the same summary comes out at the end of a run and from ``autoscope-rep
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +15,7 @@ import numpy as np
 from . import metrics
 from .result import RunResult
 
-__all__ = ["summarise", "write_summary", "finish_run"]
-
-log = logging.getLogger(__name__)
+__all__ = ["summarise", "write_summary"]
 
 _TIMINGS = ("t_acquire_s", "t_fit_s", "t_predict_s", "t_select_s")
 
@@ -134,62 +131,3 @@ def write_summary(result: RunResult, out_dir: str | Path) -> dict[str, Any]:
     summary = summarise(result)
     Path(out_dir, "summary.json").write_text(json.dumps(summary, indent=2, default=float))
     return summary
-
-
-def finish_run(exp: Any) -> dict[str, Any]:
-    """End of a run for the current ``agent.loop.Experiment``: the final refit's maps into the
-    record, then ``summary.json`` and the plots from the record (:class:`RunResult`).
-
-    Transitional: the loop's own end (``/tmp/coord/api.md``) replaces this adapter; it is typed
-    ``Any`` so that this module imports nothing from the loop."""
-    import time
-
-    rec = exp.record
-    try:
-        posterior = _final_posterior(exp)
-    except Exception as err:  # noqa: BLE001 - the run's data is safe; report and carry on
-        log.error("final fit failed (%s); summary without maps", err)
-        rec.event("final_fit_failed", message=repr(err))
-        posterior = None
-    if posterior is not None:
-        rec.write_maps(mean=exp.candidates.as_map(posterior.mean), std=exp.candidates.as_map(posterior.std))
-    result = RunResult.from_record(rec, exp.config_yaml or _config_of(exp),
-                                   wall_time_s=time.perf_counter() - exp._t_start, run_dir=exp.out_dir)
-    summary = write_summary(result, exp.out_dir)
-    if exp.settings.plots:
-        from .plots import plot_run
-
-        try:
-            plot_run(result, exp.out_dir / "plots")
-        except Exception as err:  # noqa: BLE001 - a plot must never cost the run its summary
-            log.error("plotting failed: %s", err)
-            rec.event("plot_failed", message=repr(err))
-    return summary
-
-
-def _config_of(exp: Any) -> str:
-    """The config of an experiment built without one (tests, notebooks): its settings and names."""
-    import dataclasses
-
-    names = {"policy": {"_target_": type(exp.policy).__name__}}
-    if exp.surrogate is not None:
-        names["surrogate"] = {"_target_": type(exp.surrogate).__name__}
-    # JSON is YAML: tuples become lists, numbers stay numbers
-    return json.dumps({"experiment": dataclasses.asdict(exp.settings), "seed": exp.seed, **names},
-                      default=str)
-
-
-def _final_posterior(exp: Any) -> Any:
-    """Refit on every target and predict over all candidates (for the final maps)."""
-    if exp.surrogate is None or len(exp.state.y) < 2:
-        return None
-    from policies.posterior import MultiPosterior
-
-    X = exp.surrogate_inputs()
-    idx = np.asarray(exp.state.measured, dtype=np.int64)
-    y = exp.targets()
-    marginals = []
-    for j, model in enumerate(exp.models()):
-        model.fit(X[idx], y if y.ndim == 1 else y[:, j])
-        marginals.append(model.posterior(X))
-    return marginals[0] if len(marginals) == 1 else MultiPosterior(tuple(marginals))
