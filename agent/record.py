@@ -62,6 +62,7 @@ from .record_layout import (
     fixed_utf8,
     git_revision,
     layout_of,
+    make_objectives,
     n_complete_rows,
     open_read,
     read_event_texts,
@@ -209,6 +210,8 @@ class Record:
             h5.close()
             raise RecordError(f"{path} is not an autoscope record of layout {READABLE_VERSIONS}")
         if mode != "r":
+            if h5.attrs["version"] == RECORD_VERSION and "objectives" not in h5["steps"]:
+                make_objectives(h5["steps"], len(h5["steps/step"]), str(h5.attrs.get("reward_units", "")))
             h5.attrs["closed_cleanly"] = 0
             h5.flush()
             h5.swmr_mode = True
@@ -361,6 +364,11 @@ class Record:
         if self._h5.id.valid:
             with self._write_lock:
                 if self._h5.mode != "r":
+                    steps = self._h5["steps"]
+                    if steps["objectives"].shape[1] == 0:
+                        # a scalar reward's (m, 0) objectives: HyperSpy's NeXus reader fails on empty
+                        # datasets (open("a") makes it again)
+                        del steps["objectives"]
                     self._h5.attrs["closed_cleanly"] = 1
                 self._h5.flush()
                 self._h5.close()

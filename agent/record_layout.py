@@ -22,7 +22,7 @@ import numpy as np
 from drivers.frames import Axis, Frame
 
 __all__ = ["RECORD_VERSION", "READABLE_VERSIONS", "EVENT_BYTES", "MAP_SLOTS", "STEP_FIELDS", "STEP_UNITS",
-           "software_version", "git_revision", "fixed_utf8", "write_layout", "n_complete_rows",
+           "software_version", "git_revision", "fixed_utf8", "write_layout", "make_objectives", "n_complete_rows",
            "read_event_texts", "open_read", "layout_of"]
 
 
@@ -112,6 +112,14 @@ def _resizable(g: h5py.Group, name: str, shape: tuple[int, ...], dtype: Any, chu
     return ds
 
 
+def make_objectives(steps: h5py.Group, n_rows: int, reward_units: str) -> h5py.Dataset:
+    """``/steps/objectives``, ``(n_rows, 0)``: its width is set by the first vector reward."""
+    ds = _resizable(steps, "objectives", (0,), np.float64, (64, 4), reward_units, grow_all=True,
+                    fillvalue=np.nan)
+    ds.resize(n_rows, axis=0)
+    return ds
+
+
 def write_layout(h5: h5py.File, overview: Frame, yx_px: np.ndarray, yx_m: np.ndarray,
                   cand_attrs: dict[str, Any], config_yaml: str, truth: np.ndarray | None,
                   reward_name: str, reward_units: str, start_time: str) -> None:
@@ -144,7 +152,7 @@ def write_layout(h5: h5py.File, overview: Frame, yx_px: np.ndarray, yx_m: np.nda
         if name == "reward" and reward_name:
             ds.attrs["long_name"] = reward_name
     _resizable(s, "spectrum", (0,), np.float64, (16, 256), "counts", grow_all=True, fillvalue=np.nan)
-    _resizable(s, "objectives", (0,), np.float64, (64, 4), reward_units, grow_all=True, fillvalue=np.nan)
+    make_objectives(s, 0, reward_units)
     ax = _resizable(s, "signal_axis", (), np.float64, (1024,), "")
     for name, value in (("units", np.bytes_(b"")), ("long_name", np.bytes_(b""))):
         ax.attrs.create(name, value, dtype=f"S{_AXIS_LABEL_BYTES}")  # set in place by the first spectrum
@@ -176,8 +184,8 @@ def write_layout(h5: h5py.File, overview: Frame, yx_px: np.ndarray, yx_m: np.nda
 def n_complete_rows(h5: h5py.File) -> int:
     """The number of rows present in every ``/steps`` row dataset of an open record."""
     s = h5["steps"]
-    names = [*STEP_FIELDS, *(n for n in ("spectrum", "objectives") if n in s)]
-    return min(int(s[name].shape[0]) for name in names if name in s)
+    found = (s.get(name) for name in (*STEP_FIELDS, "spectrum", "objectives"))
+    return min(int(ds.shape[0]) for ds in found if isinstance(ds, h5py.Dataset))
 
 
 def read_event_texts(h5: h5py.File) -> list[str]:

@@ -301,6 +301,12 @@ def test_record_is_read_100_times_during_a_300_step_run_and_after_kill_9_then_ex
     assert (got.offset, got.scale, got.units) == (axis.values[0], axis.scale, axis.units)
     assert spectra.axes_manager.navigation_size == n_measured
     assert spectra.metadata.Autoscope.positions_yx_m.shape == (n_measured, 2)
+    # the record itself is NeXus: HyperSpy reads its NXdata groups (spectra, overview, maps)
+    direct = hs.load(run_dir / "record.h5", file_format="nxs", nxdata_only=True)
+    nexus = next(s for s in direct if s.metadata.General.title == "spectra")
+    got = nexus.axes_manager["signal_axis"]
+    assert nexus.data.shape == (n_measured, axis.size) and got.units == axis.units
+    assert (got.offset, got.scale) == pytest.approx((axis.values[0], axis.scale))
     overview = hs.load(next(p for p in paths if p.stem == "overview"))
     assert {a.units for a in overview.axes_manager.signal_axes} == {"nm"}
     assert t_export < 30
