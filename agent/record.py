@@ -151,11 +151,14 @@ class Record:
     ) -> Record:
         """Start a new record (SWMR from the start); refuses to overwrite an existing file.
 
-        ``reward_name``/``reward_units`` label the reward, prediction and truth datasets.
+        ``reward_name``/``reward_units`` label the reward, prediction and truth datasets (default:
+        from the configured reward, ``agent.result.reward_info``).
         """
         path = Path(path)
         if path.exists():
             raise RecordError(f"{path} exists: a run directory is never overwritten; choose a new one")
+        if not reward_name:
+            reward_name, reward_units = _reward_from_config(config_yaml)
         cand_attrs = dict(grid_shape=candidates.grid_shape, window=candidates.window,
                           stride=candidates.stride, margin=candidates.margin)
         return cls._create(path, overview, np.asarray(candidates.yx_px), np.asarray(candidates.yx_m),
@@ -407,6 +410,23 @@ class Record:
     def h5(self) -> h5py.File:
         """The open file, for readers that need more than the helpers give."""
         return self._h5
+
+
+def _reward_from_config(config_yaml: str) -> tuple[str, str]:
+    """(name, value units) of the configured reward (``agent.result.reward_info``); ("", "") if none."""
+    import yaml
+
+    from .result import reward_info  # imported here: agent.result reads records
+
+    try:
+        config = yaml.safe_load(config_yaml) if config_yaml else None
+    except yaml.YAMLError:
+        return "", ""
+    node = config.get("reward") if isinstance(config, dict) else None
+    if not isinstance(node, dict):
+        return "", ""
+    info = reward_info(node)
+    return info.name, info.units
 
 
 def _migrate_layout1(path: Path) -> None:

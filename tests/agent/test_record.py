@@ -315,3 +315,13 @@ def test_record_is_read_100_times_during_a_300_step_run_and_after_kill_9_then_ex
 
     rows = read_metrics(run_dir / "metrics.csv")
     assert len(rows) == 300 and rows[-1]["n_measured"] == 300
+
+
+def test_reward_name_and_units_default_to_the_configured_reward(tmp_path):
+    from agent.record_reader import read_run
+
+    ov, cand = _setup(tmp_path)
+    cfg = "reward:\n  _target_: rewards.BandIntensity\n  window_eV: [1.0, 2.0]\n  units: eV\n"
+    Record.create(tmp_path / "record.h5", ov, cand, cfg).close()
+    data = read_run(tmp_path)
+    assert (data.reward_name, data.reward_units) == ("BandIntensity", "spectrum units x eV")
