@@ -115,6 +115,8 @@ def test_run_experiment_with_safety_on_step_and_reload(tmp_path):
     assert updates[-1].mean is not None and updates[-1].mean.shape == updates[-1].grid_yx_m.shape[:2]
     again = agent.Run.load(run.path)
     assert again.summary == run.summary and again.record.n_rows == 8
+    signal = again.to_hyperspy()  # through autoscope-export: navigation = measurement
+    assert signal.axes_manager.navigation_size == 8 and signal.axes_manager.signal_axes[0].units == "eV"
     shown = again.plot(tmp_path / "plots")
     assert {p.name for p in shown} >= {"overview.png", "best_spectrum.png"} and "<img" in shown._repr_html_()
 

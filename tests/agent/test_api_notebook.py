@@ -22,4 +22,6 @@ def test_quickstart_notebook_executes(tmp_path):
     assert not [o for o in outputs if o.output_type == "error"]
     text = "".join(o.get("text", "") for o in outputs)
     assert "10 measured, stopped: steps budget reached" in text
+    assert "Signal1D, title: spectra, dimensions: (10|1024)" in "".join(
+        o.get("data", {}).get("text/plain", "") for o in outputs)
     assert any("image/png" in o.get("data", {}) or "text/html" in o.get("data", {}) for o in outputs)
