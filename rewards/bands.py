@@ -9,7 +9,8 @@ is clipped to it). Windows and ``units`` are in the axis units, ``"eV"`` by defa
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

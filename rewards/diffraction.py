@@ -25,7 +25,8 @@ Where the calibration comes from (first that applies):
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

@@ -7,7 +7,8 @@ least-squares polynomial of degree 2 (on a centred, scaled bias for conditioning
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 

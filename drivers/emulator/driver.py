@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from scipy.ndimage import gaussian_filter
@@ -158,7 +159,7 @@ class PlasmonEmulator(ElectronProbeEmulator):
                 f"sample_extent_m={self.sample_extent_m!r}, clock={self.clock_kind!r})")
 
     @classmethod
-    def with_sample(cls, sample: Sample, **kwargs: Any) -> "PlasmonEmulator":
+    def with_sample(cls, sample: Sample, **kwargs: Any) -> PlasmonEmulator:
         """An emulator over a given (e.g. hand-made) ``sample``; ``kwargs`` as the constructor.
         The sample fixes ``sample_extent_m`` and ``support_thickness_m``; ``n_particles``,
         ``particle_kinds`` and ``min_gap_m`` do not apply."""

@@ -16,8 +16,9 @@ Conventions
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Sequence
+from typing import ClassVar
 
 import numpy as np
 
@@ -399,7 +400,7 @@ class Sample:
         support_thickness_m: float = 3 * NM,
         edge_margin_m: float = 12 * NM,
         max_attempts: int = 4000,
-    ) -> "Sample":
+    ) -> Sample:
         """Draw a reproducible random sample.
 
         Particles are placed by rejection sampling, largest first: a proposal is accepted only if

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from scipy.ndimage import gaussian_filter
@@ -173,7 +174,7 @@ class FourDSTEMEmulator(ElectronProbeEmulator):
                 f"sample_extent_m={self.sample_extent_m!r}, clock={self.clock_kind!r})")
 
     @classmethod
-    def with_specimen(cls, specimen: Specimen, **kwargs: Any) -> "FourDSTEMEmulator":
+    def with_specimen(cls, specimen: Specimen, **kwargs: Any) -> FourDSTEMEmulator:
         """An emulator over a given (e.g. hand-made) ``specimen``; ``kwargs`` as the constructor.
         The specimen fixes ``sample_extent_m`` and ``support_thickness_m``; ``n_particles``,
         ``materials``, ``particle_radius_m`` and ``min_gap_m`` do not apply."""

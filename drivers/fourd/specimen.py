@@ -23,8 +23,8 @@ Positions are ``(y, x)`` metres, origin at the centre of the square sample; ``yx
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -202,7 +202,7 @@ class Specimen:
         support_thickness_m: float = 5e-9,
         edge_margin_m: float = 8e-9,
         max_attempts: int = 4000,
-    ) -> "Specimen":
+    ) -> Specimen:
         """Draw a reproducible random specimen.
 
         Each particle: long semi-axis ``a`` uniform in ``radius_range_m``, ``b = a`` times a factor

@@ -41,10 +41,11 @@ import math
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -199,7 +200,8 @@ class NionDriver:
 
     def _check_beam(self, verb: str) -> None:
         if self._blanked:
-            raise SafetyInterlock(f"{verb}: the beam is blanked; unblank() first (the safety layer does it per acquisition)")
+            raise SafetyInterlock(f"{verb}: the beam is blanked; unblank() first "
+                                  "(the safety layer does it per acquisition)")
 
     def _beam_current_A(self) -> float:
         try:
@@ -475,7 +477,8 @@ class NionDriver:
                     except Exception as exc:  # Nion signals timeouts with a bare Exception
                         if self._abort.is_set():
                             raise Aborted("acquire_spectrum was stopped") from exc
-                        raise Timeout(f"acquire_spectrum: no EELS frame within timeout_s={timeout:g} s ({exc})") from exc
+                        raise Timeout(f"acquire_spectrum: no EELS frame within timeout_s={timeout:g} s "
+                                      f"({exc})") from exc
                     if self._abort.is_set() or not xdatas:
                         raise Aborted("acquire_spectrum was stopped")
                     candidate = xdatas[0]
@@ -580,7 +583,7 @@ class NionDriver:
                 self._session.close()
                 self._session = None
 
-    def __enter__(self) -> "NionDriver":
+    def __enter__(self) -> NionDriver:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -26,7 +26,7 @@ __all__ = ["UsimSession"]
 log = logging.getLogger(__name__)
 
 _active_lock = threading.Lock()
-_active: "UsimSession | None" = None
+_active: UsimSession | None = None
 
 
 class UsimSession:

@@ -6,13 +6,14 @@ Every pattern answers one question exactly enough for the physics: the *signed w
 
 Two kinds, both reproducible from a seed:
 
-* :class:`RandomDomains` (``"random"``): white noise smoothed by a Gaussian (periodic, in Fourier space) and thresholded (a
-  level set of a Gaussian random field), sampled on a square grid of ``grid_px`` pixels over the
-  sample; the signed distance comes from exact Euclidean distance transforms of both phases (wall
-  at the midpoint between unlike pixels) and is interpolated bilinearly, so it is accurate to
-  about half a grid pixel. ``domain_size_m`` is the mean width of a domain along a straight line:
-  by Rice's formula a field smoothed with Gaussian ``sigma`` crosses zero every
-  ``pi * sqrt(2) * sigma`` on average, so ``sigma = domain_size_m / (pi * sqrt(2))``.
+* :class:`RandomDomains` (``"random"``): white noise smoothed by a Gaussian (periodic, in Fourier
+  space) and thresholded (a level set of a Gaussian random field), sampled on a square grid of
+  ``grid_px`` pixels over the sample; the signed distance comes from exact Euclidean distance
+  transforms of both phases (wall at the midpoint between unlike pixels) and is interpolated
+  bilinearly, so it is accurate to about half a grid pixel. ``domain_size_m`` is the mean width
+  of a domain along a straight line: by Rice's formula a field smoothed with Gaussian ``sigma``
+  crosses zero every ``pi * sqrt(2) * sigma`` on average, so
+  ``sigma = domain_size_m / (pi * sqrt(2))``.
 * :class:`StripeDomains` (``"stripes"``): straight parallel stripes of random orientation and
   offset, up stripes ``2 * domain_size_m * up_fraction`` wide and down stripes
   ``2 * domain_size_m * (1 - up_fraction)`` wide; the signed distance is analytic (exact).
@@ -107,7 +108,7 @@ class RandomDomains(DomainPattern):
 
     @classmethod
     def random(cls, seed: int, extent_m: float, domain_size_m: float, up_fraction: float = 0.5,
-               grid_px: int = 1024) -> "RandomDomains":
+               grid_px: int = 1024) -> RandomDomains:
         """Draw the pattern from ``seed`` (see the module docstring). Raises ``InvalidArgument``
         when the grid cannot resolve the domains (fewer than 8 pixels per domain width) or the
         sample holds no wall."""
@@ -180,7 +181,7 @@ class StripeDomains(DomainPattern):
 
     @classmethod
     def random(cls, seed: int, extent_m: float, domain_size_m: float,
-               up_fraction: float = 0.5) -> "StripeDomains":
+               up_fraction: float = 0.5) -> StripeDomains:
         """Stripes of random orientation and offset drawn from ``seed``."""
         rng = np.random.default_rng(np.random.SeedSequence([int(seed), _SEED_TAG, 1]))
         angle = float(rng.uniform(0.0, math.pi))

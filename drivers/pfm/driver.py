@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
+from drivers import validation
 from drivers.emulator.base import A2_PER_M2, PointProbeEmulator, gaussian_sigma_px
 from drivers.emulator.sample import as_points
 from drivers.emulator.seeding import seeded_rng
-from drivers import validation
 from drivers.emulator.validation import finite, integer, positive
 from drivers.errors import InvalidArgument
 from drivers.frames import Axis, Frame
@@ -210,7 +211,7 @@ class PFMEmulator(PointProbeEmulator):
                 f"clock={self.clock_kind!r})")
 
     @classmethod
-    def with_domains(cls, domains: DomainPattern, **kwargs: Any) -> "PFMEmulator":
+    def with_domains(cls, domains: DomainPattern, **kwargs: Any) -> PFMEmulator:
         """An emulator over a given (e.g. hand-made) domain ``pattern``; ``kwargs`` as the
         constructor. The pattern fixes ``sample_extent_m``; ``pattern``, ``domain_size_m``,
         ``up_fraction`` and ``pattern_px`` do not apply."""

@@ -283,7 +283,7 @@ class ArrayServerDriver:
         self._main.close()
         self._control.close()
 
-    def __enter__(self) -> "ArrayServerDriver":
+    def __enter__(self) -> ArrayServerDriver:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -179,7 +179,7 @@ class RemoteDriver:
             self._main.close()
             self._control.close()
 
-    def __enter__(self) -> "RemoteDriver":
+    def __enter__(self) -> RemoteDriver:
         return self
 
     def __exit__(self, *exc: object) -> None:

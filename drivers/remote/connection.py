@@ -49,7 +49,10 @@ class Connection:
             raise InvalidArgument(f"timeout_s must be > 0, got {timeout_s}")
         self.uri = uri
         self.timeout_s = float(timeout_s)
-        self._secret = None if secret is None else (secret.encode("utf-8") if isinstance(secret, str) else bytes(secret))
+        if secret is None:
+            self._secret = None
+        else:
+            self._secret = secret.encode("utf-8") if isinstance(secret, str) else bytes(secret)
         self._session_id = session_id
         self._lock = threading.Lock()
         self._proxy: Pyro5.api.Proxy | None = None

@@ -39,7 +39,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from Pyro5 import config, errors as pyro_errors, protocol, socketutil
+from Pyro5 import config, protocol, socketutil
+from Pyro5 import errors as pyro_errors
 from Pyro5.serializers import MarshalSerializer
 from Pyro5.svr_threads import ClientConnectionJob, NoFreeWorkersError, Pool, SocketServer_Threadpool, Worker
 
@@ -158,7 +159,7 @@ class _Pending:
 class _Gate:
     """The pre-authentication stage: one selector thread for every socket not yet through its handshake."""
 
-    def __init__(self, transport: "GuardedTransport", limits: ServerLimits) -> None:
+    def __init__(self, transport: GuardedTransport, limits: ServerLimits) -> None:
         self.transport = transport
         self.limits = limits
         self._sel = selectors.DefaultSelector()

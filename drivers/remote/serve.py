@@ -33,14 +33,16 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from drivers.errors import DriverError, InvalidArgument
 
 __all__ = ["main", "build_driver", "DEFAULT_CONFIG_DIR", "SECRET_ENV"]
 
 from agent.confdir import CONF_DIR as DEFAULT_CONFIG_DIR  # noqa: E402 - the shipped configs (agent/conf)
+
 SECRET_ENV = "AUTOSCOPE_SERVE_SECRET"
 
 

@@ -32,8 +32,9 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 import Pyro5.api
 import Pyro5.server
@@ -264,7 +265,8 @@ class DriverService(ServiceBase):
             metres = None if yx_m is None else (float(yx_m[0]), float(yx_m[1]))
             return probe_to_wire(driver.set_probe(frame_id, yx_frac=frac, yx_m=metres))
 
-    def acquire_spectrum(self, exposure_s: float, detector: str = "EELS", timeout_s: float | None = None) -> dict[str, Any]:
+    def acquire_spectrum(self, exposure_s: float, detector: str = "EELS",
+                         timeout_s: float | None = None) -> dict[str, Any]:
         with self._call(), self._driver_call() as driver:
             return frame_to_wire(driver.acquire_spectrum(exposure_s, detector=detector, timeout_s=timeout_s))
 
@@ -348,7 +350,7 @@ class RemoteServer:
         self.service._shutdown()
         self._daemon.close()
 
-    def __enter__(self) -> "RemoteServer":
+    def __enter__(self) -> RemoteServer:
         return self
 
     def __exit__(self, *exc: object) -> None:

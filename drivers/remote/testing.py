@@ -18,8 +18,9 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -316,7 +317,8 @@ class ServerProcess:
         start_timeout_s: how long to wait for the URI (seconds).
     """
 
-    def __init__(self, argv: Sequence[str], env: Mapping[str, str] | None = None, start_timeout_s: float = 60.0) -> None:
+    def __init__(self, argv: Sequence[str], env: Mapping[str, str] | None = None,
+                 start_timeout_s: float = 60.0) -> None:
         self._dir = tempfile.TemporaryDirectory(prefix="autoscope-serve-")
         uri_file = Path(self._dir.name) / "uri.txt"
         self._stderr_path = Path(self._dir.name) / "stderr.txt"
@@ -369,7 +371,7 @@ class ServerProcess:
         if not self._stderr.closed:
             self._stderr.close()
 
-    def __enter__(self) -> "ServerProcess":
+    def __enter__(self) -> ServerProcess:
         return self
 
     def __exit__(self, *exc: object) -> None:

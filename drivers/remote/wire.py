@@ -20,7 +20,8 @@ classes (:func:`frame_from_wire` ...). Metadata values that are not plain litera
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import serpent

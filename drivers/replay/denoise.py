@@ -16,7 +16,6 @@ Methods (``method=``):
 from __future__ import annotations
 
 import contextlib
-from typing import ContextManager
 
 import numpy as np
 from scipy import ndimage
@@ -28,7 +27,7 @@ __all__ = ["DENOISE_METHODS", "check_denoise", "denoise_cube", "pca_reconstruct"
 DENOISE_METHODS = ("none", "box", "gaussian", "pca")
 
 
-def blas_thread_limit(threads: int | None) -> ContextManager[object]:
+def blas_thread_limit(threads: int | None) -> contextlib.AbstractContextManager[object]:
     """Context limiting BLAS threads (threadpoolctl, a botorch dependency); ``None``: no limit.
 
     Measured on the shared 2-core project machine under load: the PCA of the 30x30x1190 cube took

@@ -2,8 +2,9 @@
 
 Offline benchmarking: the overview is the recorded structure image, a spectrum is the recorded one at
 the probe pixel (optionally thinned to a shorter dwell for count data), and the ground truth is a
-denoised copy of the cube (:meth:`ReplayDriver.expected_spectra`). Time is a virtual clock (:attr:`ReplayDriver.time_s`) that
-advances by each emulated exposure plus ``overhead_s``; nothing sleeps.
+denoised copy of the cube (:meth:`ReplayDriver.expected_spectra`). Time is a virtual clock
+(:attr:`ReplayDriver.time_s`) that advances by each emulated exposure plus ``overhead_s``; nothing
+sleeps.
 
 Beam: as in the emulator, the beam is blanked except during an acquisition (and after an explicit
 ``unblank()`` until the next acquisition ends); acquisitions never need ``unblank()``. After
@@ -21,9 +22,10 @@ from __future__ import annotations
 import logging
 import math
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -43,7 +45,8 @@ log = logging.getLogger(__name__)
 
 _DEFAULT_IMAGE_DETECTOR = "HAADF"
 _DEFAULT_SPECTRUM_DETECTOR = "EELS"
-_REPLAY_HINT = "a replay has only its recorded field and shape: leave experiment.overview fov_m/shape_px null for replay"
+_REPLAY_HINT = ("a replay has only its recorded field and shape: leave experiment.overview fov_m/shape_px null "
+                "for replay")
 
 
 @dataclass(frozen=True)
@@ -161,10 +164,11 @@ class ReplayDriver:
 
     # ----------------------------------------------------------------------------- constructors
     @classmethod
-    def from_npz(cls, path: str | os.PathLike[str], **options: Any) -> "ReplayDriver":
+    def from_npz(cls, path: str | os.PathLike[str], **options: Any) -> ReplayDriver:
         """Replay a project ``.npz`` (``shared/data/README.md`` format); ``options`` as the constructor."""
         if Path(os.fspath(path)).suffix.lower() != ".npz":
-            raise InvalidArgument(f"from_npz: {os.fspath(path)!r} is not a .npz file; use from_file for HyperSpy formats")
+            raise InvalidArgument(f"from_npz: {os.fspath(path)!r} is not a .npz file; "
+                                  "use from_file for HyperSpy formats")
         return cls(path, **options)
 
     @classmethod
@@ -174,7 +178,7 @@ class ReplayDriver:
         image_path: str | os.PathLike[str] | None = None,
         image_index: int | None = None,
         **options: Any,
-    ) -> "ReplayDriver":
+    ) -> ReplayDriver:
         """Replay any spectrum image HyperSpy/RosettaSciIO reads (``.hspy``, ``.dm4``, ``.emd``,
         ``.bcf``...). See the constructor for ``image_path``/``image_index`` and ``options``."""
         if Path(os.fspath(spectrum_path)).suffix.lower() == ".npz":
@@ -182,7 +186,7 @@ class ReplayDriver:
         return cls(spectrum_path, image_path=image_path, image_index=image_index, **options)
 
     @classmethod
-    def from_recording(cls, recording: Recording, **options: Any) -> "ReplayDriver":
+    def from_recording(cls, recording: Recording, **options: Any) -> ReplayDriver:
         """Replay an in-memory :class:`Recording`; ``options`` as the constructor (from ``seed`` on)."""
         driver = cls.__new__(cls)
         driver._setup(recording, **options)
@@ -198,7 +202,7 @@ class ReplayDriver:
         axis_units: str = "",
         pixel_size_m: float | Sequence[float] | None = None,
         **options: Any,
-    ) -> "ReplayDriver":
+    ) -> ReplayDriver:
         """Replay arrays: ``image`` (ny, nx), ``cube`` (ny, nx, nE), ``axis`` (nE,); pixel pitch in metres
         (``None``: uncalibrated, pixels)."""
         recording = Recording(
@@ -416,7 +420,8 @@ class ReplayDriver:
                 raise InvalidArgument(f"acquire_overview: shape_px={shape_px!r} must be (ny, nx)") from exc
             if shape != (ny, nx):
                 raise InvalidArgument(
-                    f"acquire_overview: shape_px={tuple(shape_px)} differs from the recorded grid {(ny, nx)}; {_REPLAY_HINT}"
+                    f"acquire_overview: shape_px={tuple(shape_px)} differs from the recorded grid {(ny, nx)}; "
+                    f"{_REPLAY_HINT}"
                 )
         dwell = None if dwell_s is None else _positive("dwell_s", dwell_s)
         duration = self._overhead_s + (dwell * ny * nx if dwell is not None else 0.0)
@@ -468,7 +473,8 @@ class ReplayDriver:
         if (yx_frac is None) == (yx_m is None):
             raise InvalidArgument("set_probe: give exactly one of yx_frac or yx_m")
         if frame_id not in self._overview_ids:
-            hint = "call acquire_overview first" if not self._overview_ids else "use an overview frame_id of this driver"
+            hint = ("call acquire_overview first" if not self._overview_ids
+                    else "use an overview frame_id of this driver")
             raise InvalidArgument(f"set_probe: frame_id={frame_id!r} is not an overview of this replay; {hint}")
         ny, nx = self.shape_px
         if yx_frac is not None:

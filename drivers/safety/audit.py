@@ -13,9 +13,10 @@ import json
 import math
 import threading
 from collections import deque
-from datetime import datetime, timezone
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any, Mapping
+from typing import IO, Any
 
 import numpy as np
 
@@ -69,7 +70,7 @@ class AuditLog:
         result: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         record: dict[str, Any] = {
-            "time": datetime.fromtimestamp(started_s, tz=timezone.utc).isoformat(),
+            "time": datetime.fromtimestamp(started_s, tz=UTC).isoformat(),
             "time_s": started_s,
             "verb": verb,
             "args": json_safe(dict(args)),

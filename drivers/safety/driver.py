@@ -27,10 +27,11 @@ import math
 import threading
 import time
 import weakref
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, TypeVar
 
 from drivers import validation
 from drivers.errors import (
@@ -68,7 +69,7 @@ def _finite_positive(name: str, value: Any) -> float:
     return validation.positive(name, value, error=InvalidArgument)
 
 
-def _make_atexit_hook(ref: "weakref.ReferenceType[SafeDriver]") -> Callable[[], None]:
+def _make_atexit_hook(ref: weakref.ReferenceType[SafeDriver]) -> Callable[[], None]:
     def hook() -> None:
         obj = ref()
         if obj is not None:
@@ -542,7 +543,7 @@ class SafeDriver:
     def closed(self) -> bool:
         return self._closed
 
-    def __enter__(self) -> "SafeDriver":
+    def __enter__(self) -> SafeDriver:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -7,8 +7,9 @@ import mode puts this folder on ``sys.path``); not a test module itself.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 from omegaconf import OmegaConf

@@ -47,7 +47,7 @@ class _PeakRss:
             with contextlib.suppress(OSError, ValueError, IndexError):
                 self.peak = max(self.peak, _rss_mb(self.pid))
 
-    def __enter__(self) -> "_PeakRss":
+    def __enter__(self) -> _PeakRss:
         self._thread.start()
         return self
 
@@ -76,7 +76,8 @@ def _connect_and_call(uri: str) -> float:
     return time.perf_counter() - t0
 
 
-def _flood(addr: tuple[str, int], header: bytes, total: int, chunk: int = 2**20, limit_s: float = 10.0) -> tuple[int, bytes]:
+def _flood(addr: tuple[str, int], header: bytes, total: int, chunk: int = 2**20,
+           limit_s: float = 10.0) -> tuple[int, bytes]:
     """Send ``header`` then up to ``total`` bytes; returns (bytes the kernel took, the reply read)."""
     sent = 0
     reply = b""

@@ -13,7 +13,7 @@ from drivers.replay.hyperspy_io import pick_image, pick_spectrum_image, recordin
 NY, NX, NE = 6, 8, 30
 
 
-def spectrum_image(units: str = "nm", scale: float = 2.5) -> "hs.signals.Signal1D":
+def spectrum_image(units: str = "nm", scale: float = 2.5) -> hs.signals.Signal1D:
     cube = np.random.default_rng(0).poisson(3.0, (NY, NX, NE)).astype(np.uint16)
     signal = hs.signals.Signal1D(cube)
     signal.metadata.General.title = "EDS map"  # names the spectrometer; no signal_type: keeps exspy unloaded
@@ -25,7 +25,7 @@ def spectrum_image(units: str = "nm", scale: float = 2.5) -> "hs.signals.Signal1
     return signal
 
 
-def image_signal(factor: int = 1, title: str = "HAADF") -> "hs.signals.Signal2D":
+def image_signal(factor: int = 1, title: str = "HAADF") -> hs.signals.Signal2D:
     data = np.arange(NY * factor * NX * factor, dtype=np.float32).reshape(NY * factor, NX * factor)
     image = hs.signals.Signal2D(data)
     image.metadata.General.title = title
