@@ -37,7 +37,7 @@ from .record import RecordError
 from .result import RunResult
 from .summary import summarise
 
-__all__ = ["RunFigures", "discovery_auc", "find_runs", "run_figures", "write_report", "main"]
+__all__ = ["RunFigures", "find_runs", "run_figures", "write_report", "main"]
 
 
 class ReportError(RecordError):
@@ -60,18 +60,6 @@ def find_runs(paths: Sequence[str | Path]) -> list[Path]:
                               f"an `autoscope` run wrote, e.g. outputs/<date>/<time>")
         runs.extend(f for f in found if f not in runs)
     return runs
-
-
-def discovery_auc(curve: np.ndarray, budget: int) -> float:
-    """Area under a discovery curve ``(m,)`` (recall after each measurement) over steps 1..``budget``:
-    its mean, the last value carried forward after a run that stopped early (as the benchmark's
-    ``auc_of_run``). In [0, 1]; random search expects ``(budget + 1) / (2 N)``."""
-    if budget < 1:
-        raise ValueError(f"budget={budget} must be >= 1 measurement")
-    c = np.asarray(curve, dtype=np.float64)[:budget]
-    if c.size < budget:
-        c = np.concatenate([c, np.full(budget - c.size, c[-1] if c.size else 0.0)])
-    return float(c.mean())
 
 
 @dataclass(frozen=True)
@@ -97,15 +85,16 @@ def run_figures(result: RunResult, summary: dict[str, Any], name: str) -> RunFig
     """The comparison figures of one run (from its record)."""
     truth = summary.get("truth") or {}
     budget = int(result.settings.get("steps") or max(result.n_rows, 1))
-    curve = (metrics.recall_curve(result.measured, result.truth, 0.01, result.maximize)
-             if result.truth is not None and result.truth.ndim == 1 else np.zeros(0))
+    scored = result.truth is not None and result.truth.ndim == 1 and result.measured.size > 0
+    t = result.truth if scored and result.truth is not None else np.zeros(0)
+    curve = metrics.recall_curve(result.measured, t, 0.01, result.maximize) if scored else np.zeros(0)
     surrogate = result.surrogate_name
     return RunFigures(
         name=name, method=result.policy_name + (f" + {surrogate}" if surrogate else ""),
         seed=result.seed, n_measured=int(summary["n_measured"]), budget=budget,
         best_value=_num(summary.get("best_value")),
         recall_top1=_num(truth.get("recall_top1")), recall_top5=_num(truth.get("recall_top5")),
-        auc_top1=discovery_auc(curve, budget) if curve.size else math.nan,
+        auc_top1=metrics.discovery_auc(result.measured, t, budget, 0.01, result.maximize) if scored else math.nan,
         steps_to_50=truth.get("steps_to_50pct_top1"), regret=_num(truth.get("simple_regret")),
         map_r2=_num(truth.get("map_r2")), curve=curve)
 

@@ -120,9 +120,17 @@ def test_gate_map_is_outlined(runs, tmp_path):
     assert n_gated >= 3 and len(drawn) == n_gated  # overview + mean + truth (+ std); none without a gate
 
 
-def test_discovery_auc_carries_the_last_value_forward():
-    assert report.discovery_auc(np.array([0.0, 0.5, 1.0]), 5) == pytest.approx((0 + 0.5 + 1 + 1 + 1) / 5)
-    assert report.discovery_auc(np.zeros(0), 3) == 0.0
+def test_comparison_auc_carries_the_last_value_forward(runs):
+    """The report's discovery AUC is agent.metrics.discovery_auc (the benchmark's definition): a
+    run's recall curve [0, 0.5, 1] over a budget of 5 steps counts 1 for the 2 steps it did not take."""
+    from agent import metrics
+
+    truth = np.zeros(200)
+    truth[[7, 9]] = 1.0  # the top 1 % of 200 candidates: 2
+    assert metrics.discovery_auc(np.array([3, 7, 9]), truth, 5) == pytest.approx((0 + 0.5 + 1 + 1 + 1) / 5)
+    result = RunResult.from_run_dir(runs[0])
+    figs = report.run_figures(result, summarise(result), "r")
+    assert figs.auc_top1 == pytest.approx(float(np.mean(figs.curve)))  # 8 of 8 steps taken
 
 
 def test_reward_info_reads_windows_and_wrappers():
