@@ -7,18 +7,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import yaml
+from conftest import FakeDriver, GreedyUCB, NearestSurrogate, peak_reward
 
-from agent.control import Command, ControlError, main as ctl, parse, send
+from agent.control import Command, ControlError, parse, send
+from agent.control import main as ctl
 from agent.loop import Experiment
 from agent.record import Record
 from agent.settings import ExperimentSettings
-from agent.vision import FewShotReward, FewShotScorer, GatedPolicy
-from conftest import FakeDriver, GreedyUCB, NearestSurrogate, peak_reward
+from agent.vision import FewShotCandidateScorer, FewShotScorer
+from policies import GatedPolicy
 
 # FakeDriver: 64 x 64 px, 1 nm pixels from -31.5 nm; its blob is at pixel (40, 22)
 BLOB_M = [[8.5e-9, -9.5e-9]]
-FEWSHOT_CFG = {"gate": {"_target_": "agent.vision.GatedPolicy",
-                        "gate": {"_target_": "agent.vision.FewShotReward", "positive_yx_m": BLOB_M}}}
+FEWSHOT_CFG = {"gate": {"_target_": "policies.GatedPolicy",
+                        "gate": {"_target_": "agent.vision.FewShotCandidateScorer", "positive_yx_m": BLOB_M}}}
 
 
 def _settings(steps=8):
@@ -31,7 +33,7 @@ def _settings(steps=8):
 def _gated():
     """A gate that passes everything (threshold 0) around a tiny few-shot scorer."""
     scorer = FewShotScorer(n_filters=4, n_augment=2, seed=0)
-    return GatedPolicy(GreedyUCB(), FewShotReward(positive_yx_m=BLOB_M, scorer=scorer), threshold=0.0)
+    return GatedPolicy(GreedyUCB(), FewShotCandidateScorer(positive_yx_m=BLOB_M, scorer=scorer), threshold=0.0)
 
 
 def _interventions(run_dir):
@@ -57,7 +59,7 @@ def test_labels_reach_the_scorer_are_recorded_and_survive_a_resume(tmp_path):
         pass
 
     def on_step(exp, rows):
-        n = exp._n_done()
+        n = exp.n_done
         if n == 3:  # during the run, through autoscope-ctl as a user would
             assert ctl([str(d), "label", "12", "50"]) == 0
             assert ctl([str(d), "label", "2", "2", "--negative"]) == 0
@@ -80,7 +82,7 @@ def test_labels_reach_the_scorer_are_recorded_and_survive_a_resume(tmp_path):
     np.testing.assert_allclose(policy.scores, policy.gate.values(cand))
     exp.record.close()
     exp.journal.close()
-    exp._unlock_run()
+    exp.close()
     events = [e for e in _interventions(d) if e.get("verb") == "label"]
     assert [e["outcome"] for e in events] == ["applied", "applied"]
 
@@ -106,6 +108,15 @@ def test_a_label_without_a_fewshot_scorer_is_refused_when_sent_and_rejected_when
     events = _interventions(d)
     assert len(events) == 1 and events[0]["outcome"].startswith("rejected") and "few-shot" in events[0]["outcome"]
     assert list((d / "control" / "rejected").glob("*.json"))
+
+
+def test_a_label_for_a_fewshot_prior_passes_the_check_when_sent(tmp_path):
+    d = tmp_path / "run"
+    d.mkdir()
+    prior = {"_target_": "policies.WeightedPolicy",
+             "prior": {"_target_": "agent.vision.FewShotCandidateScorer", "positive_yx_m": BLOB_M}}
+    (d / "config.yaml").write_text(yaml.safe_dump({"gate": None, "prior": prior}))
+    assert ctl([str(d), "label", "10", "10"]) == 0  # prior=fewshot learns from labels too
 
 
 def test_score_moves_with_a_negative_label():
