@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from drivers.errors import InvalidArgument, NotSupported
+from drivers.errors import AutoscopeError, ConfigurationError, InvalidArgument, NotSupported
 from drivers.frames import Axis, Capabilities, Frame, ProbeState
 
 from .record import RecordError, StepRow
@@ -61,7 +61,7 @@ def compose(*overrides: str) -> DictConfig:
 
     for item in overrides:
         if not isinstance(item, str) or "=" not in item:
-            raise ValueError(f"override {item!r} is not a 'key=value' string; e.g. 'experiment.steps=20'")
+            raise ConfigurationError(f"override {item!r} is not a 'key=value' string; e.g. 'experiment.steps=20'")
     GlobalHydra.instance().clear()
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         return hydra_compose(config_name="config", overrides=normalise_overrides(list(overrides)))
@@ -106,7 +106,7 @@ def _update(exp: Experiment, rows: Sequence[StepRow]) -> StepUpdate:
         v = np.asarray(values, dtype=np.float64)
         return cand.as_map(v if v.ndim == 1 else v[:, 0])
 
-    return StepUpdate(n_done=len(exp.state.measured) + len(exp.state.failed), steps=exp.settings.steps,
+    return StepUpdate(n_done=exp.n_done, steps=exp.settings.steps,
                       rows=tuple(rows), best_value=best, mean=grid(post.mean if post is not None else None),
                       std=grid(post.std if post is not None else None), grid_yx_m=cand.as_map(cand.yx_m))
 
@@ -272,7 +272,7 @@ class Suggestion:
     reason: str
 
 
-class RunFinished(RuntimeError):
+class RunFinished(AutoscopeError, RuntimeError):
     """The session's budget is spent (or it was stopped): call :meth:`Session.finish`."""
 
 
@@ -374,7 +374,7 @@ class Session:
 
         exp = self._exp
         if q is not None and q < 1:
-            raise ValueError(f"q={q} must be >= 1 (positions wanted)")
+            raise ConfigurationError(f"q={q} must be >= 1 (positions wanted per suggest)")
         while True:
             if self._finished is not None or not exp.before_decision():
                 raise RunFinished(f"the session is over ({exp.state.stop_reason or 'stopped'}): call finish()")
