@@ -19,14 +19,21 @@ Layout 2 of ``record.h5`` (``units`` on every dataset; ``""`` for labels and cou
     /steps/spectrum        (m, n_signal) float64 the measured spectra (n_signal set by the first one)
     /steps/signal_axis     (n_signal,) float64 the spectra's axis; @units @long_name @offset @scale
                            (offset/scale NaN when the axis is not uniform); /steps@signal_axis (JSON)
-    /steps/objectives      (m, k) float64 every objective of a vector reward (k = 0 for a scalar one)
+    /steps/objectives      (m, k) float64 every objective of a vector reward (k = 0 for a scalar one,
+                           removed at a clean close: HyperSpy's NeXus reader fails on empty datasets)
     /events                (k,) fixed-length UTF-8 JSON texts (faults, health, interventions); a text
     /events_continued      longer than one row continues on the next row where this (k,) uint8 is 1
-    /maps/<name>           (rows, cols) latest per-candidate maps (mean, std, gate, ...)
+    /maps/<name>           (rows, cols) latest per-candidate maps (mean, std, truth, gate, ...)
+    /map_slots/<name>      the maps in ``MAP_SLOTS``, made (NaN) before SWMR; linked into /maps when written
     /entry                 NXentry @default=spectra: NeXus views of the same datasets (hard links)
     /entry/spectra         NXdata @signal=spectrum @axes=[measurement, signal_axis]
     /entry/overview        NXdata @signal=image @axes=[y, x]
     /entry/maps            NXdata @signal=mean @axes=[y, x] (after the first ``write_maps``)
+
+Under SWMR a reader may see one dataset a row ahead of another (sizes reach the disk in no fixed
+order): take ``len(record)`` (:func:`agent.record_layout.n_complete_rows`) rows. A plain (non-SWMR)
+open of a record whose writer runs or was killed fails ("already open for write"); :meth:`Record.open`
+and ``read_run`` pick the right mode from the superblock.
 
 Layout 1 records (before SWMR: variable-length strings, no units) are still read; one opened to
 append (a resume) is copied into layout 2 first, the old file kept beside it.
