@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import FakeDriver, GreedyUCB, NearestSurrogate, peak_reward
 
 from agent.journal import read_journal
 from agent.loop import Experiment
 from agent.record import Record
 from agent.settings import ExperimentSettings
-from conftest import FakeDriver, GreedyUCB, NearestSurrogate, peak_reward
 from drivers.frames import Frame
 
 
