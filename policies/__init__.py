@@ -32,10 +32,10 @@ from .errors import PolicyConfigError, PolicyError, PolicyInputError
 from .gated import ON_EMPTY, GatedPolicy
 from .log_ei import LogEI, log_expected_improvement, log_h
 from .max_uncertainty import MaxUncertainty
-from .model_policy import ModelPolicy
+from .model_policy import ModelPolicy, single_objective
 from .multi_objective import EHVI, Scalarised
 from .pareto import default_reference, hypervolume_2d, hypervolume_improvement_2d, pareto_mask
-from .posterior import JointSampler, MultiPosterior, Posterior
+from .posterior import AnyPosterior, JointSampler, MultiPosterior, Posterior
 from .protocol import (
     ACQUISITION_PHASE,
     BASELINE_PHASE,
@@ -81,7 +81,9 @@ __all__ = [
     "LogEI",
     "MaxUncertainty",
     "ModelPolicy",
+    "single_objective",
     "MultiPosterior",
+    "AnyPosterior",
     "NoCandidatesLeft",
     "OverviewImage",
     "ParticleClassGate",

@@ -6,7 +6,7 @@ import numpy as np
 
 from .model_policy import ACQUISITION, ModelPolicy
 from .pool import check_nonnegative, pending_indices, selectable
-from .posterior import Posterior
+from .posterior import AnyPosterior, Posterior
 from .protocol import NoCandidatesLeft, SelectionState
 from .separation import greedy_separated
 
@@ -43,11 +43,11 @@ class AnalyticPolicy(ModelPolicy):
             type(self).__name__, "min_separation_px", min_separation_px,
             "use 0 for a plain top-q batch or a distance in overview pixels")
 
-    def _values(self, posterior: Posterior, state: SelectionState) -> np.ndarray:
+    def _values(self, posterior: AnyPosterior, state: SelectionState) -> np.ndarray:
         """(n,) float64 acquisition values at every candidate, higher is better (may hold -inf)."""
         raise NotImplementedError
 
-    def _choose(self, posterior: Posterior, state: SelectionState, pool: np.ndarray,
+    def _choose(self, posterior: AnyPosterior, state: SelectionState, pool: np.ndarray,
                 q: int) -> tuple[np.ndarray, str]:
         values = self._values(posterior, state)[pool]
         order = pool[np.argsort(-values, kind="stable")]
@@ -56,7 +56,7 @@ class AnalyticPolicy(ModelPolicy):
                                           self.min_separation_px)
         return picks, ACQUISITION + " (min_separation relaxed)" if relaxed else ACQUISITION
 
-    def acquisition(self, posterior: Posterior | None, state: SelectionState) -> np.ndarray | None:
+    def acquisition(self, posterior: AnyPosterior | None, state: SelectionState) -> np.ndarray | None:
         """(n,) float64 acquisition values (higher is better), NaN where not selectable.
 
         None when there is no posterior or the policy cannot score yet (see ``_explore_reason``).

@@ -19,7 +19,7 @@ import numpy as np
 from .errors import PolicyConfigError, PolicyInputError
 from .log_ei import LogEI
 from .pool import check_nonnegative, check_q, selectable, top_q
-from .posterior import Posterior
+from .posterior import AnyPosterior
 from .protocol import ACQUISITION_PHASE, PolicyBase, Selection, SelectionState
 from .wrapper import PolicyWrapper
 
@@ -95,14 +95,14 @@ class CostAware(PolicyWrapper):
         return candidate_costs(state, self.overhead_s, self.exposure_s, self.travel_s_per_m,
                                self.dose_weight_s_A2_per_e)
 
-    def acquisition(self, posterior: Posterior | None, state: SelectionState) -> np.ndarray | None:
+    def acquisition(self, posterior: AnyPosterior | None, state: SelectionState) -> np.ndarray | None:
         """The wrapped acquisition per second ((n,) float64; log when ``log_acquisition``), or None."""
         values = self.policy.acquisition(posterior, state)
         if values is None:
             return None
         return per_unit_cost(values, self.costs(state), self.policy.log_acquisition)
 
-    def select(self, posterior: Posterior | None, state: SelectionState, q: int = 1) -> Selection:
+    def select(self, posterior: AnyPosterior | None, state: SelectionState, q: int = 1) -> Selection:
         """The ``q`` selectable candidates of highest acquisition per second; the wrapped policy's
         own choice (its exploration fallback) when there is no usable posterior or no value yet."""
         q = check_q(q)

@@ -23,7 +23,7 @@ import numpy as np
 from .candidate_models import CandidateGate, CandidateModel, CandidateView, OverviewImage
 from .errors import PolicyConfigError, PolicyInputError
 from .pool import check_choice, check_range
-from .posterior import Posterior
+from .posterior import AnyPosterior
 from .protocol import NoCandidatesLeft, PolicyBase, Selection, SelectionState
 from .restricted import check_candidates
 from .wrapper import PolicyWrapper
@@ -159,12 +159,12 @@ class GatedPolicy(PolicyWrapper):
             return state
         return dataclasses.replace(state, available=gated)
 
-    def select(self, posterior: Posterior | None, state: SelectionState, q: int = 1) -> Selection:
+    def select(self, posterior: AnyPosterior | None, state: SelectionState, q: int = 1) -> Selection:
         """The wrapped policy's choice among the available candidates that pass the gate; its
         reason gets the gate's count appended."""
         inner = self.policy.select(posterior, self.gated_state(state), q)
         return inner.with_reason(f"{inner.reason or 'acquisition'} (gate removed {self.last_n_removed})")
 
-    def acquisition(self, posterior: Posterior | None, state: SelectionState) -> np.ndarray | None:
+    def acquisition(self, posterior: AnyPosterior | None, state: SelectionState) -> np.ndarray | None:
         """The wrapped policy's acquisition values over the gated state (None if it has none)."""
         return self.policy.acquisition(posterior, self.gated_state(state))

@@ -24,8 +24,9 @@ from scipy import special
 
 from .analytic import AnalyticPolicy, signed
 from .errors import PolicyInputError
+from .model_policy import single_objective
 from .pool import check_nonnegative
-from .posterior import Posterior
+from .posterior import AnyPosterior
 from .protocol import SelectionState
 
 __all__ = ["LogEI", "log_h", "log_expected_improvement", "EXPLORE_NOTHING_MEASURED"]
@@ -120,12 +121,13 @@ class LogEI(AnalyticPolicy):
     def __repr__(self) -> str:
         return f"LogEI(xi={self.xi}, min_separation_px={self.min_separation_px})"
 
-    def _explore_reason(self, posterior: Posterior, state: SelectionState) -> str | None:
+    def _explore_reason(self, posterior: AnyPosterior, state: SelectionState) -> str | None:
         return EXPLORE_NOTHING_MEASURED if np.asarray(state.y_measured).size == 0 else None
 
-    def _values(self, posterior: Posterior, state: SelectionState) -> np.ndarray:
-        mean, best = signed(posterior, state)
+    def _values(self, posterior: AnyPosterior, state: SelectionState) -> np.ndarray:
+        one = single_objective(posterior, self)
+        mean, best = signed(one, state)
         if not math.isfinite(best):
             raise PolicyInputError(f"state.y_measured holds non-finite values (best_f={best}); "
                                    "drop failed measurements before selecting")
-        return log_expected_improvement(mean, posterior.std, best, self.xi)
+        return log_expected_improvement(mean, one.std, best, self.xi)

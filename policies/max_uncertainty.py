@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from .analytic import AnalyticPolicy
-from .posterior import Posterior
+from .model_policy import single_objective
+from .posterior import AnyPosterior
 from .protocol import SelectionState
 
 __all__ = ["MaxUncertainty"]
@@ -26,5 +27,5 @@ class MaxUncertainty(AnalyticPolicy):
     def __repr__(self) -> str:
         return f"MaxUncertainty(min_separation_px={self.min_separation_px})"
 
-    def _values(self, posterior: Posterior, state: SelectionState) -> np.ndarray:
-        return posterior.std.copy()
+    def _values(self, posterior: AnyPosterior, state: SelectionState) -> np.ndarray:
+        return single_objective(posterior, self).std.copy()

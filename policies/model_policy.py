@@ -18,18 +18,28 @@ import logging
 
 import numpy as np
 
+from .errors import PolicyInputError
 from .pool import check_q, selectable
-from .posterior import Posterior
+from .posterior import AnyPosterior, MultiPosterior, Posterior
 from .protocol import ACQUISITION_PHASE, EXPLORE_PHASE, PolicyBase, Selection, SelectionState
 from .space_filling import SpaceFilling
 
-__all__ = ["ModelPolicy", "ACQUISITION", "EXPLORE_DEGENERATE", "EXPLORE_NO_POSTERIOR"]
+__all__ = ["ModelPolicy", "ACQUISITION", "EXPLORE_DEGENERATE", "EXPLORE_NO_POSTERIOR", "single_objective"]
 
 log = logging.getLogger(__name__)
 
 ACQUISITION = "acquisition"
 EXPLORE_DEGENERATE = "explore: degenerate posterior"
 EXPLORE_NO_POSTERIOR = "explore: no posterior"
+
+
+def single_objective(posterior: AnyPosterior, policy: object) -> Posterior:
+    """``posterior`` itself when it is one objective's; a vector reward's :class:`MultiPosterior`
+    raises :class:`~policies.errors.PolicyInputError` naming ``policy`` and the fix."""
+    if isinstance(posterior, MultiPosterior):
+        raise PolicyInputError(f"{type(policy).__name__} handles one objective; this run's reward returns "
+                               f"{posterior.k}: use policy=ehvi or policy=scalarised")
+    return posterior
 
 
 class ModelPolicy(PolicyBase):
@@ -43,13 +53,14 @@ class ModelPolicy(PolicyBase):
         self._logged: tuple[int, str] | None = None
 
     # ------------------------------------------------------------------ subclass hooks
-    def _explore_reason(self, posterior: Posterior, state: SelectionState) -> str | None:
+    def _explore_reason(self, posterior: AnyPosterior, state: SelectionState) -> str | None:
         """A reason to explore although the posterior is healthy, or None to exploit."""
         return None
 
-    def _choose(self, posterior: Posterior, state: SelectionState, pool: np.ndarray,
+    def _choose(self, posterior: AnyPosterior, state: SelectionState, pool: np.ndarray,
                 q: int) -> tuple[np.ndarray, str]:
-        """Pick ``min(q, len(pool))`` distinct indices from ``pool``; return them and the reason."""
+        """Pick ``min(q, len(pool))`` distinct indices from ``pool``; return them and the reason.
+        A single-objective policy narrows ``posterior`` with :func:`single_objective`."""
         raise NotImplementedError
 
     # ------------------------------------------------------------------ shared logic
@@ -62,7 +73,7 @@ class ModelPolicy(PolicyBase):
         phase = EXPLORE_PHASE if reason.startswith("explore") else ACQUISITION_PHASE
         return Selection(np.asarray(picks, dtype=np.int64), reason, phase)
 
-    def select(self, posterior: Posterior | None, state: SelectionState, q: int = 1) -> Selection:
+    def select(self, posterior: AnyPosterior | None, state: SelectionState, q: int = 1) -> Selection:
         """Choose (min(q, k),) distinct selectable indices (k = selectable candidates).
 
         Raises:

@@ -12,14 +12,14 @@ from .analytic import AnalyticPolicy
 from .errors import PolicyConfigError, PolicyInputError
 from .log_ei import LogEI
 from .pareto import default_reference, hypervolume_improvement_2d
-from .posterior import MultiPosterior, Posterior
+from .posterior import AnyPosterior, MultiPosterior, Posterior
 from .protocol import PolicyBase, Selection, SelectionState
 from .wrapper import PolicyWrapper
 
 __all__ = ["EHVI", "Scalarised"]
 
 
-def _multi(posterior: Posterior | MultiPosterior) -> MultiPosterior:
+def _multi(posterior: AnyPosterior) -> MultiPosterior:
     if not isinstance(posterior, MultiPosterior):
         raise PolicyInputError(f"{type(posterior).__name__}: a multi-objective policy needs one posterior "
                                "per objective (the reward must return a vector, e.g. rewards.compose.Vector)")
@@ -55,10 +55,10 @@ class EHVI(AnalyticPolicy):
         self.n_samples = int(n_samples)
         self.ref_point = None if ref_point is None else np.asarray(ref_point, dtype=np.float64)
 
-    def _explore_reason(self, posterior: Posterior, state: SelectionState) -> str | None:
+    def _explore_reason(self, posterior: AnyPosterior, state: SelectionState) -> str | None:
         return "explore: nothing measured" if np.asarray(state.y_measured).size == 0 else None
 
-    def _values(self, posterior: Posterior, state: SelectionState) -> np.ndarray:
+    def _values(self, posterior: AnyPosterior, state: SelectionState) -> np.ndarray:
         multi = _multi(posterior)
         mean, std, Y = _oriented(state, multi)
         if multi.k != 2:
@@ -94,7 +94,7 @@ class Scalarised(PolicyWrapper):
         if self.weights is not None and (np.any(self.weights < 0) or self.weights.sum() <= 0):
             raise PolicyConfigError(f"Scalarised: weights={weights} must be >= 0 and not all zero")
 
-    def scalarise(self, posterior: Posterior | MultiPosterior,
+    def scalarise(self, posterior: AnyPosterior,
                   state: SelectionState) -> tuple[Posterior, SelectionState]:
         """The scalar posterior and a state whose ``y_measured`` is scalarised the same way."""
         if not isinstance(posterior, MultiPosterior):
@@ -115,7 +115,7 @@ class Scalarised(PolicyWrapper):
 
         return scalar, replace(state, y_measured=y)
 
-    def select(self, posterior: Posterior | None, state: SelectionState, q: int = 1) -> Selection:
+    def select(self, posterior: AnyPosterior | None, state: SelectionState, q: int = 1) -> Selection:
         """The inner policy's choice on the scalarised posterior (its own exploration fallback
         without a posterior)."""
         if posterior is None:
@@ -123,7 +123,7 @@ class Scalarised(PolicyWrapper):
         scalar, sstate = self.scalarise(posterior, state)
         return self.policy.select(scalar, sstate, q)
 
-    def acquisition(self, posterior: Posterior | None, state: SelectionState) -> np.ndarray | None:
+    def acquisition(self, posterior: AnyPosterior | None, state: SelectionState) -> np.ndarray | None:
         if posterior is None:
             return None
         scalar, sstate = self.scalarise(posterior, state)

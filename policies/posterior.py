@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["Posterior", "JointSampler", "CrossCovariance", "MultiPosterior"]
+__all__ = ["Posterior", "JointSampler", "CrossCovariance", "MultiPosterior", "AnyPosterior"]
 
 #: ``sampler(indices (m,) int, n_samples, rng) -> (n_samples, m)`` joint draws of the latent function
 #: at the candidates ``indices`` (same units as ``Posterior.mean``).
@@ -110,3 +110,7 @@ class MultiPosterior:
     def degenerate(self) -> bool:
         return any(p.degenerate for p in self.marginals)
 
+
+#: What a policy's ``select`` and ``acquisition`` are handed: one objective's :class:`Posterior`, or
+#: a :class:`MultiPosterior` when the reward returns a vector (one surrogate per objective).
+AnyPosterior = Posterior | MultiPosterior

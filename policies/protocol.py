@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from .posterior import Posterior
+from .posterior import AnyPosterior
 
 if TYPE_CHECKING:
     from .candidate_models import CandidateModel, CandidateView, OverviewImage
@@ -145,7 +145,7 @@ class PolicyBase:
     has_acquisition: bool = False
     wraps_experiment_policy: bool = False
 
-    def select(self, posterior: Posterior | None, state: SelectionState, q: int = 1) -> Selection:
+    def select(self, posterior: AnyPosterior | None, state: SelectionState, q: int = 1) -> Selection:
         """Choose ``min(q, k)`` distinct selectable candidates (k = selectable ones).
 
         Raises:
@@ -153,7 +153,7 @@ class PolicyBase:
         """
         raise NotImplementedError
 
-    def acquisition(self, posterior: Posterior | None, state: SelectionState) -> np.ndarray | None:
+    def acquisition(self, posterior: AnyPosterior | None, state: SelectionState) -> np.ndarray | None:
         """(n,) float64 acquisition values (higher is better; log when ``log_acquisition``), NaN
         where not selectable; None when the policy has none (or cannot score yet)."""
         return None
@@ -196,10 +196,10 @@ class Policy(Protocol):
     has_acquisition: bool
     wraps_experiment_policy: bool
 
-    def select(self, posterior: Posterior | None, state: SelectionState, q: int = 1) -> Selection:
+    def select(self, posterior: AnyPosterior | None, state: SelectionState, q: int = 1) -> Selection:
         ...
 
-    def acquisition(self, posterior: Posterior | None, state: SelectionState) -> np.ndarray | None:
+    def acquisition(self, posterior: AnyPosterior | None, state: SelectionState) -> np.ndarray | None:
         ...
 
     def costs(self, state: SelectionState) -> np.ndarray | None:

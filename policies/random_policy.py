@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .pool import check_q, selectable
-from .posterior import Posterior
+from .posterior import AnyPosterior
 from .protocol import BASELINE_PHASE, PolicyBase, Selection, SelectionState
 
 __all__ = ["RandomPolicy"]
@@ -23,7 +23,7 @@ class RandomPolicy(PolicyBase):
     def __repr__(self) -> str:
         return "RandomPolicy()"
 
-    def select(self, posterior: Posterior | None, state: SelectionState, q: int = 1) -> Selection:
+    def select(self, posterior: AnyPosterior | None, state: SelectionState, q: int = 1) -> Selection:
         """Choose (min(q, k),) distinct indices uniformly from the k selectable ones."""
         q = check_q(q)
         pool = selectable(state, None if posterior is None else posterior.n)

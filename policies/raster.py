@@ -6,7 +6,7 @@ import numpy as np
 
 from .errors import PolicyConfigError, PolicyInputError
 from .pool import check_q, measured_indices, selectable
-from .posterior import Posterior
+from .posterior import AnyPosterior
 from .protocol import BASELINE_PHASE, PolicyBase, Selection, SelectionState
 
 __all__ = ["Raster", "raster_order"]
@@ -52,7 +52,7 @@ class Raster(PolicyBase):
     def __repr__(self) -> str:
         return f"Raster(order={self.order!r})"
 
-    def select(self, posterior: Posterior | None, state: SelectionState, q: int = 1) -> Selection:
+    def select(self, posterior: AnyPosterior | None, state: SelectionState, q: int = 1) -> Selection:
         """Choose (min(q, k),) indices: the next k selectable candidates in scan order."""
         q = check_q(q)
         pool = selectable(state, None if posterior is None else posterior.n)

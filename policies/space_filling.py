@@ -6,7 +6,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from .pool import check_q, measured_indices, pending_indices, selectable
-from .posterior import Posterior
+from .posterior import AnyPosterior
 from .protocol import BASELINE_PHASE, NoCandidatesLeft, PolicyBase, Selection, SelectionState
 
 __all__ = ["SpaceFilling", "min_sq_distance_px"]
@@ -66,7 +66,7 @@ class SpaceFilling(PolicyBase):
         ref = np.concatenate([measured_indices(state, n), pending_indices(state, n)])
         return np.unique(ref)
 
-    def select(self, posterior: Posterior | None, state: SelectionState, q: int = 1) -> Selection:
+    def select(self, posterior: AnyPosterior | None, state: SelectionState, q: int = 1) -> Selection:
         """Choose (min(q, k),) indices greedily by maximin; k = selectable candidates.
 
         ``posterior`` is ignored (it may be None). Raises ``NoCandidatesLeft`` when nothing is
@@ -94,7 +94,7 @@ class SpaceFilling(PolicyBase):
             score = np.where(taken, -np.inf, d2)
         return Selection(np.asarray(picks, dtype=np.int64), "space filling", BASELINE_PHASE)
 
-    def acquisition(self, posterior: Posterior | None, state: SelectionState) -> np.ndarray:
+    def acquisition(self, posterior: AnyPosterior | None, state: SelectionState) -> np.ndarray:
         """(n,) float64 maximin score: pixel distance to the nearest measured or pending candidate.
 
         With nothing measured or pending it is minus the distance to the grid centre (so the

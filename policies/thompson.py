@@ -9,8 +9,8 @@ import numbers
 import numpy as np
 
 from .errors import PolicyConfigError, PolicyInputError
-from .model_policy import ACQUISITION, ModelPolicy
-from .posterior import Posterior
+from .model_policy import ACQUISITION, ModelPolicy, single_objective
+from .posterior import AnyPosterior, Posterior
 from .protocol import SelectionState
 from .ucb import upper_confidence_bound
 
@@ -94,10 +94,10 @@ class Thompson(ModelPolicy):
                                    "surrogate's covariance (add jitter)")
         return subset, draws
 
-    def _choose(self, posterior: Posterior, state: SelectionState, pool: np.ndarray,
+    def _choose(self, posterior: AnyPosterior, state: SelectionState, pool: np.ndarray,
                 q: int) -> tuple[np.ndarray, str]:
         q = min(q, pool.size)
-        cand, draws = self._draws(posterior, state, pool, q)
+        cand, draws = self._draws(single_objective(posterior, self), state, pool, q)
         if not state.maximize:
             draws = -draws
         taken = np.zeros(cand.size, dtype=bool)

@@ -7,8 +7,9 @@ import math
 import numpy as np
 
 from .analytic import AnalyticPolicy, signed
+from .model_policy import single_objective
 from .pool import check_nonnegative
-from .posterior import Posterior
+from .posterior import AnyPosterior
 from .protocol import SelectionState
 
 __all__ = ["UCB", "upper_confidence_bound"]
@@ -43,6 +44,7 @@ class UCB(AnalyticPolicy):
     def __repr__(self) -> str:
         return f"UCB(beta={self.beta}, min_separation_px={self.min_separation_px})"
 
-    def _values(self, posterior: Posterior, state: SelectionState) -> np.ndarray:
-        mean, _ = signed(posterior, state)
-        return upper_confidence_bound(mean, posterior.std, self.beta)
+    def _values(self, posterior: AnyPosterior, state: SelectionState) -> np.ndarray:
+        one = single_objective(posterior, self)
+        mean, _ = signed(one, state)
+        return upper_confidence_bound(mean, one.std, self.beta)

@@ -26,7 +26,7 @@ from .candidate_models import CandidateModel, CandidatePrior, CandidateView, Ove
 from .cost import per_unit_cost
 from .errors import PolicyConfigError, PolicyInputError
 from .pool import check_q, check_range, selectable, top_q
-from .posterior import Posterior
+from .posterior import AnyPosterior
 from .protocol import ACQUISITION_PHASE, PolicyBase, Selection, SelectionState
 from .restricted import candidate_weights, check_candidates, check_segmenter, segment_overview
 from .wrapper import PolicyWrapper
@@ -138,7 +138,7 @@ class WeightedPolicy(PolicyWrapper):
                                    "candidates")
         return self.weights
 
-    def acquisition(self, posterior: Posterior | None, state: SelectionState) -> np.ndarray | None:
+    def acquisition(self, posterior: AnyPosterior | None, state: SelectionState) -> np.ndarray | None:
         """The wrapped acquisition times the prior weights ((n,) float64; log when
         ``log_acquisition``), or None when it has none."""
         weights = self._require(state)
@@ -147,7 +147,7 @@ class WeightedPolicy(PolicyWrapper):
             return None
         return per_unit_cost(values, 1.0 / weights, self.policy.log_acquisition)
 
-    def select(self, posterior: Posterior | None, state: SelectionState, q: int = 1) -> Selection:
+    def select(self, posterior: AnyPosterior | None, state: SelectionState, q: int = 1) -> Selection:
         """The ``q`` selectable candidates of highest weighted acquisition; the wrapped policy's
         own choice, unweighted, without a usable posterior or acquisition values."""
         q = check_q(q)

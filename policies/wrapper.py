@@ -15,7 +15,7 @@ import numpy as np
 
 from .candidate_models import CandidateModel, CandidateView, OverviewImage
 from .errors import PolicyConfigError
-from .posterior import Posterior
+from .posterior import AnyPosterior
 from .protocol import PolicyBase, Selection, SelectionState
 
 __all__ = ["PolicyWrapper"]
@@ -54,10 +54,10 @@ class PolicyWrapper(PolicyBase):
     def has_acquisition(self) -> bool:  # type: ignore[override]
         return self.policy.has_acquisition
 
-    def select(self, posterior: Posterior | None, state: SelectionState, q: int = 1) -> Selection:
+    def select(self, posterior: AnyPosterior | None, state: SelectionState, q: int = 1) -> Selection:
         return self.policy.select(posterior, state, q)
 
-    def acquisition(self, posterior: Posterior | None, state: SelectionState) -> np.ndarray | None:
+    def acquisition(self, posterior: AnyPosterior | None, state: SelectionState) -> np.ndarray | None:
         return self.policy.acquisition(posterior, state)
 
     def costs(self, state: SelectionState) -> np.ndarray | None:

@@ -7,12 +7,9 @@ from typing import Literal
 
 import numpy as np
 
-from policies.posterior import MultiPosterior, Posterior
+from policies.posterior import AnyPosterior
 
 __all__ = ["Decision", "Phase", "AnyPosterior"]
-
-#: A posterior over every candidate: one objective, or one marginal per objective.
-AnyPosterior = Posterior | MultiPosterior
 
 #: How a candidate was chosen; stored as the record's ``phase``.
 Phase = Literal["seed", "forced", "policy"]

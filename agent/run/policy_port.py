@@ -38,8 +38,8 @@ class PolicyPort:
 
     def select(self, posterior: AnyPosterior | None, state: SelectionState, q: int) -> Selection:
         """The policy's :class:`~policies.Selection` of ``q`` candidates (a vector reward's policy gets
-        a ``MultiPosterior``; ``PolicyBase.select`` is annotated with ``Posterior`` only)."""
-        return self.policy.select(posterior, state, q)  # type: ignore[arg-type]
+        a ``MultiPosterior``)."""
+        return self.policy.select(posterior, state, q)
 
     def prepare(self, candidates: Any, overview: Any) -> None:
         self.policy.prepare(candidates, overview)

@@ -5,11 +5,14 @@ import pytest
 
 from policies import (
     EHVI,
+    UCB,
     LogEI,
+    MaxUncertainty,
     MultiPosterior,
     Posterior,
     Scalarised,
     SelectionState,
+    Thompson,
     hypervolume_2d,
     hypervolume_improvement_2d,
     pareto_mask,
@@ -71,6 +74,16 @@ def test_ehvi_values_uncertainty_when_means_are_dominated():
 def test_ehvi_refuses_a_scalar_posterior():
     with pytest.raises(PolicyInputError, match="one posterior"):
         EHVI().select(Posterior(np.zeros(3), np.ones(3)), _state(3, [[0.0, 0.0]]))
+
+
+@pytest.mark.parametrize("make", [lambda: UCB(), lambda: MaxUncertainty(), lambda: Thompson()],
+                         ids=["ucb", "max_uncertainty", "thompson"])
+def test_a_single_objective_policy_refuses_a_vector_rewards_posterior(make):
+    # The contract hands select a MultiPosterior on a vector reward: a one-objective policy says so
+    # (before: UCB ranked on a flattened (n, 2) mean, Thompson failed on a missing sampler).
+    post = _multi(np.zeros((3, 2)), np.ones((3, 2)))
+    with pytest.raises(PolicyInputError, match="handles one objective.*ehvi or policy=scalarised"):
+        make().select(post, _state(3, [[0.0, 0.0]]))
 
 
 def test_scalarised_is_an_exact_gaussian_and_picks_the_weighted_best():
