@@ -10,6 +10,7 @@ the defaults of the optional members.
 * :class:`CandidateModel`: what gates and priors share (``prepare``, ``describe``);
 * :class:`CandidateGate`: says which candidates may be measured (a mask, optionally scores);
 * :class:`CandidatePrior`: weighs the candidates in [0, 1];
+* :class:`LabelledModel`: learns from the user's labels of candidates sent during a run;
 * :class:`Segmenter`: an overview image -> a particle mask;
 * :class:`ParticleClassModel`: an overview image and its particle mask -> the class of each particle.
 """
@@ -21,7 +22,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 __all__ = ["CandidateView", "OverviewImage", "CandidateModel", "CandidateGate", "CandidatePrior",
-           "Segmenter", "ParticleClassModel", "overview_image"]
+           "LabelledModel", "Segmenter", "ParticleClassModel", "overview_image"]
 
 
 @runtime_checkable
@@ -113,6 +114,20 @@ class CandidatePrior(CandidateModel, Protocol):
     def weights(self, candidates: CandidateView, overview: OverviewImage | None = None) -> np.ndarray:
         """(n,) float64 weights in [0, 1] over the candidates (computed once per overview)."""
         ...
+
+
+class LabelledModel(CandidateModel):
+    """A gate's or prior's image model that learns from labels the user sends during a run
+    (``autoscope-ctl RUN_DIR label Y X positive``), e.g. ``agent.vision.FewShotCandidateScorer``.
+
+    Not a structural protocol: a model takes labels only when its class derives from this one, so
+    ``isinstance(model, LabelledModel)`` is the loop's declared question (nothing is probed).
+    """
+
+    def update(self, candidates: CandidateView, index: int, label: bool) -> object:
+        """Learn that candidate ``index`` of ``candidates`` does (``label`` True) or does not show
+        the feature. The caller prepares the policy again afterwards (new mask or weights)."""
+        raise NotImplementedError
 
 
 @runtime_checkable

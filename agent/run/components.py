@@ -9,7 +9,7 @@ from typing import Any
 from ..candidates import CandidateSet
 from ..control import ControlError
 from .decider import Decider
-from .labels import few_shot_scorers
+from .labels import label_learners
 from .measurer import Measurer
 from .rescore import rescore
 from .state import LoopState
@@ -65,9 +65,11 @@ class Switchboard:
         self.store.truth = truth_map(self.measurer.driver, self.measurer.reward, self.candidates)
 
     def label(self, index: int, positive: bool) -> None:
-        """Give candidate ``index``'s label to every few-shot scorer of the run, then re-prepare the
-        policy so the gate mask / prior weights follow the new prototypes."""
-        sinks = few_shot_scorers(self.decider.port.models())
+        """Give candidate ``index``'s label to every image model of the policy that learns from labels
+        (:class:`policies.LabelledModel`, the few-shot scorer), then re-prepare the policy so the gate
+        mask / prior weights follow the new prototypes."""
+        assert self.candidates is not None
+        sinks = label_learners(self.decider.port.models())
         if not sinks:
             raise ControlError("label: this run has no few-shot scorer to learn from labels (start it with "
                                "gate=fewshot or prior=fewshot)")

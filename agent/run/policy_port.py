@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from policies.candidate_models import CandidateModel
 from policies.protocol import PolicyBase, Selection, SelectionState
 
 from .decision import AnyPosterior
@@ -50,7 +51,7 @@ class PolicyPort:
     def describe(self) -> dict[str, Any] | None:
         return self.policy.describe()
 
-    def models(self) -> tuple[Any, ...]:
+    def models(self) -> tuple[CandidateModel, ...]:
         """The image models inside the policy (gates, priors), outermost first."""
         return tuple(self.policy.models())
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from agent.candidates import CandidateSet
-from policies.candidate_models import CandidateGate, CandidatePrior, CandidateView, OverviewImage
+from policies.candidate_models import CandidateGate, CandidatePrior, CandidateView, LabelledModel, OverviewImage
 
 from ._checks import as_candidate_set, candidate_patches, check_float
 from .errors import VisionConfigError, VisionInputError
@@ -27,7 +27,7 @@ from .fewshot import FewShotScorer
 __all__ = ["FewShotCandidateScorer"]
 
 
-class FewShotCandidateScorer(CandidateGate, CandidatePrior):
+class FewShotCandidateScorer(CandidateGate, CandidatePrior, LabelledModel):
     """The few-shot score of every candidate: a gate's scores or a prior's weights.
 
     The labelled examples are given as positions on the overview (metres, the overview's
@@ -108,12 +108,13 @@ class FewShotCandidateScorer(CandidateGate, CandidatePrior):
         self.prepare(candidates, overview)
         return self.values(candidates)
 
-    def update(self, candidates: CandidateSet, index: int, label: bool) -> FewShotCandidateScorer:
-        """Add the user's label of candidate ``index`` online."""
-        self._ensure(candidates)
-        if not 0 <= int(index) < candidates.n:
-            raise VisionInputError(f"index={index} is outside [0, {candidates.n})")
-        self.scorer.update(candidates.patches[int(index)], bool(label))
+    def update(self, candidates: CandidateView, index: int, label: bool) -> FewShotCandidateScorer:
+        """Add the user's label of candidate ``index`` online (:class:`~policies.LabelledModel`)."""
+        cands = as_candidate_set("FewShotCandidateScorer.update", candidates)
+        self._ensure(cands)
+        if not 0 <= int(index) < cands.n:
+            raise VisionInputError(f"index={index} is outside [0, {cands.n})")
+        self.scorer.update(cands.patches[int(index)], bool(label))
         return self
 
 

@@ -55,3 +55,29 @@ def test_overview_image_takes_a_frame_or_an_array():
     np.testing.assert_array_equal(overview_image("T", frame.data), frame.data)
     with pytest.raises(PolicyInputError, match="T needs the overview"):
         overview_image("T", None)
+
+
+def test_only_a_declared_labelled_model_takes_labels_through_the_policy():
+    # The loop hands a label to the models a policy declares (models()) that derive LabelledModel;
+    # an object with a look-alike update() is not taken for one (nominal, not probed).
+    from agent.run.labels import label_learners
+    from policies import GatedPolicy, LabelledModel, RandomPolicy
+
+    class Learner(MaskOnly, LabelledModel):
+        def __init__(self):
+            self.labels = []
+
+        def update(self, candidates, index, label):
+            self.labels.append((index, label))
+            return self
+
+    class LookAlike(MaskOnly):
+        def update(self, candidates, index, label):
+            raise AssertionError("not a LabelledModel: must not be given labels")
+
+    learner = Learner()
+    assert label_learners(GatedPolicy(RandomPolicy(), learner).models()) == [learner]
+    assert label_learners(GatedPolicy(RandomPolicy(), LookAlike()).models()) == []
+    assert label_learners(RandomPolicy().models()) == []
+    with pytest.raises(NotImplementedError):
+        LabelledModel().update(object(), 0, True)
