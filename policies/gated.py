@@ -122,6 +122,11 @@ class GatedPolicy(PolicyWrapper):
             return None
         return self.mask.astype(np.float64)
 
+    @property
+    def event_kind(self) -> str:  # type: ignore[override]
+        """``"gate"``: :meth:`describe` goes in the record as a ``gate`` event."""
+        return "gate"
+
     def describe(self) -> dict[str, Any]:
         """What the gate is and how good it was on its own validation data, with how many
         candidates it passes, for the run's ``gate`` record event."""

@@ -138,12 +138,15 @@ class PolicyBase:
             weigh); False for random, raster and Thompson sampling.
         wraps_experiment_policy: True for a gate or prior wrapped around the experiment's policy:
             a mid-run ``set policy=...`` swaps what it wraps (see :meth:`switch_policy`).
+        event_kind: the record event :meth:`describe` is written under: ``"gate"`` (a gate's mask
+            decides what may be measured) or ``"prior"`` (a prior's weights, nothing excluded).
     """
 
     needs_model: bool = True
     log_acquisition: bool = False
     has_acquisition: bool = False
     wraps_experiment_policy: bool = False
+    event_kind: str = "gate"
 
     def select(self, posterior: AnyPosterior | None, state: SelectionState, q: int = 1) -> Selection:
         """Choose ``min(q, k)`` distinct selectable candidates (k = selectable ones).
@@ -173,8 +176,8 @@ class PolicyBase:
         return None
 
     def describe(self) -> dict[str, Any] | None:
-        """What the gate or prior of this policy is, JSON-ready, for a ``gate`` record event;
-        None when there is nothing to record."""
+        """What the gate or prior of this policy is, JSON-ready, for the record event named by
+        :attr:`event_kind`; None when there is nothing to record."""
         return None
 
     def models(self) -> tuple[CandidateModel, ...]:
@@ -195,6 +198,7 @@ class Policy(Protocol):
     log_acquisition: bool
     has_acquisition: bool
     wraps_experiment_policy: bool
+    event_kind: str
 
     def select(self, posterior: AnyPosterior | None, state: SelectionState, q: int = 1) -> Selection:
         ...

@@ -115,15 +115,21 @@ class WeightedPolicy(PolicyWrapper):
         the space-filling points where the prior is high); None before :meth:`prepare`."""
         return None if self.weights is None else self.weights.copy()
 
+    @property
+    def event_kind(self) -> str:  # type: ignore[override]
+        """``"prior"``: :meth:`describe` goes in the record as a ``prior`` event."""
+        return "prior"
+
     def describe(self) -> dict[str, Any]:
-        """The prior and its weights' spread, for the run's ``gate`` record event."""
+        """The prior and its weights' spread, for the run's ``prior`` record event
+        (``{"prior": model name, ...}``)."""
         info = dict(self.prior.describe())
         name = info.pop("gate", type(self.prior).__name__)
         w = self.weights
         counts = {} if w is None else {"weight_median": float(np.median(w)),
                                        "n_above_half": int(np.count_nonzero(w > 0.5)),
                                        "n_candidates": int(w.size)}
-        return {"gate": name, **counts, **info}
+        return {"prior": name, **counts, **info}
 
     def models(self) -> tuple[CandidateModel, ...]:
         return (self.prior, *self.policy.models())

@@ -54,6 +54,10 @@ class PolicyWrapper(PolicyBase):
     def has_acquisition(self) -> bool:  # type: ignore[override]
         return self.policy.has_acquisition
 
+    @property
+    def event_kind(self) -> str:  # type: ignore[override]
+        return self.policy.event_kind
+
     def select(self, posterior: AnyPosterior | None, state: SelectionState, q: int = 1) -> Selection:
         return self.policy.select(posterior, state, q)
 

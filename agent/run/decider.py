@@ -80,10 +80,11 @@ class Decider:
             self.port.prepare(self.candidates, self.overview)
 
     def record_gate(self) -> None:
-        """A gate or prior goes in the record once: what it is, its validation figures, its pass rate."""
+        """A gate or prior goes in the record once (a ``gate`` or ``prior`` event): what it is, its
+        validation figures, its pass rate or weights' spread."""
         info = self.port.describe()
         if info is not None:
-            self.store.event("gate", **info)
+            self.store.event(self.port.event_kind, **info)
 
     def make_design(self) -> None:
         assert self.candidates is not None

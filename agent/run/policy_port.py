@@ -51,6 +51,11 @@ class PolicyPort:
     def describe(self) -> dict[str, Any] | None:
         return self.policy.describe()
 
+    @property
+    def event_kind(self) -> str:
+        """The record event :meth:`describe` goes under: ``"gate"`` or ``"prior"``."""
+        return self.policy.event_kind
+
     def models(self) -> tuple[CandidateModel, ...]:
         """The image models inside the policy (gates, priors), outermost first."""
         return tuple(self.policy.models())

@@ -169,6 +169,12 @@ def test_seed_design_follows_a_prior(tmp_path):
     w = weighted.policy.weights
     assert weighted.design != plain.design and len(set(weighted.design)) == 6
     assert np.mean(w[weighted.design]) > np.mean(w[plain.design])
+    # a prior is recorded as a "prior" event (a "gate" is a mask; a prior excludes nothing)
+    import json
+
+    with Record.open(tmp_path / "weighted" / "record.h5") as rec:
+        kinds = [json.loads(t)["kind"] for t in rec.event_texts()]
+    assert kinds.count("prior") == 1 and "gate" not in kinds
 
 
 def test_quality_gate_logs_its_training_and_records_its_validation(tmp_path, caplog):

@@ -118,7 +118,8 @@ def test_segmentation_and_fewshot_priors(cands):
     assert np.all(w[right] == 1.0) and np.all(w[~right] < 1.0)
     with pytest.raises(PolicyInputError, match="overview"):
         seg.weights(c, None)
-    assert policy.describe() == {"gate": "SegmentationWeights", "weight_median": float(np.median(w)),
+    assert policy.event_kind == "prior" and CostAware(policy).event_kind == "prior"
+    assert policy.describe() == {"prior": "SegmentationWeights", "weight_median": float(np.median(w)),
                                  "n_above_half": int(np.count_nonzero(w > 0.5)), "n_candidates": c.n,
                                  "segmenter": {"type": "HalfMask"}}
     # few-shot prior: the weights are the few-shot scores of the candidates (clipped, ** power)
