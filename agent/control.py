@@ -315,18 +315,21 @@ def _reward_switches(events: Sequence[str]) -> list[str]:
 
 def _rescore(run_dir: Path, rows: Sequence[Any], axis: Any, switch: list[str]) -> tuple[list[float], list[Any]]:
     """Every journaled spectrum under the reward the run switched to (as the loop does)."""
+    from hydra.utils import instantiate
     from omegaconf import DictConfig, OmegaConf
 
     from rewards.errors import RewardError
 
-    from .app import _rebuilder
+    from .result import final_reward_node  # not agent.app: app -> loop -> control already
 
     if axis is None:
         raise ValueError("the journal holds no signal axis")
     cfg = OmegaConf.load(run_dir / "config.yaml")
     if not isinstance(cfg, DictConfig):
         raise ValueError(f"{run_dir / 'config.yaml'} is not a mapping")
-    reward = _rebuilder(cfg)("reward", switch)
+    config = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(config, dict)
+    reward = instantiate(final_reward_node({str(k): v for k, v in config.items()}, switch))
     values, objectives = [], []
     for row in rows:
         try:

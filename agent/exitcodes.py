@@ -20,8 +20,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import IntEnum
-from typing import Any, Mapping
+from typing import Any
 
 __all__ = ["ExitCode", "exit_code_for", "exit_code_for_error"]
 
@@ -41,7 +42,7 @@ class ExitCode(IntEnum):
 
 def exit_code_for(summary: Mapping[str, Any]) -> ExitCode:
     """The code for a run that ended with ``summary`` (its ``stop_reason`` and ``n_measured``)."""
-    from .loop import StopReason
+    from .run.state import StopReason
 
     reason = str(summary.get("stop_reason", ""))
     if reason.startswith(StopReason.SIGNAL):
