@@ -420,10 +420,10 @@ class Record:
 
 
 def _reward_from_config(config_yaml: str) -> tuple[str, str]:
-    """(name, value units) of the configured reward (``agent.result.reward_info``); ("", "") if none."""
+    """(name, value units) of the configured reward (``agent.reward_info.reward_info``); ("", "") if none."""
     import yaml
 
-    from .result import reward_info  # imported here: agent.result reads records
+    from .reward_info import reward_info
 
     try:
         config = yaml.safe_load(config_yaml) if config_yaml else None
