@@ -80,7 +80,7 @@ class RunLock:
             f"{holder.get('host', '?')}{when}; a second writer would duplicate rows. Wait for it to end "
             f"or stop it (`autoscope-ctl {self.run_dir} stop`), then resume")
 
-    def acquire(self) -> "RunLock":
+    def acquire(self) -> RunLock:
         if self._fh is not None:
             return self
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -136,7 +136,7 @@ class RunLock:
                 fh.close()
                 self.path.unlink(missing_ok=True)
 
-    def __enter__(self) -> "RunLock":
+    def __enter__(self) -> RunLock:
         return self.acquire()
 
     def __exit__(self, *exc: object) -> None:

@@ -16,8 +16,9 @@ import os
 import resource
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -107,7 +108,7 @@ def slope_per_step(values: list[float] | np.ndarray) -> float:
 class timed:
     """``with timed() as t: ...`` then ``t.s`` holds the wall time in seconds."""
 
-    def __enter__(self) -> "timed":
+    def __enter__(self) -> timed:
         self._t0 = time.perf_counter()
         self.s = float("nan")
         return self

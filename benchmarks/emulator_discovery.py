@@ -146,7 +146,8 @@ def paired(a: np.ndarray, b: np.ndarray, n_boot: int = 10000, seed: int = 0) -> 
     ratios = ratios[np.isfinite(ratios)]
     diff = a - b
     p = paired_wilcoxon(dict(enumerate(a)), dict(enumerate(b))).p
-    lo, hi = (float(np.percentile(ratios, 2.5)), float(np.percentile(ratios, 97.5))) if ratios.size else (math.nan, math.nan)
+    lo, hi = ((float(np.percentile(ratios, 2.5)), float(np.percentile(ratios, 97.5))) if ratios.size
+              else (math.nan, math.nan))
     return {"ratio": float(ratio), "ratio_lo": lo, "ratio_hi": hi, "mean_diff": float(diff.mean()), "wilcoxon_p": p}
 
 
@@ -188,7 +189,8 @@ def print_table(stats: dict[str, Any], baseline: str, total: int) -> None:
         cmp_txt = "" if cmp is None else (f"x{cmp['ratio']:.2f} [{cmp['ratio_lo']:.2f}, {cmp['ratio_hi']:.2f}] "
                                           f"p={cmp['wilcoxon_p']:.2g}")
         s50 = s["steps_to_50pct"]
-        s50_txt = f"{s50[0]:.0f} ({s['steps_to_50pct_reached']}/{s['n']})" if math.isfinite(s50[0]) else f"never (0/{s['n']})"
+        s50_txt = (f"{s50[0]:.0f} ({s['steps_to_50pct_reached']}/{s['n']})" if math.isfinite(s50[0])
+                   else f"never (0/{s['n']})")
         print(f"{m:26s} {_fmt(s['top1_found']):>24s} {_fmt(s['auc']):>22s} {_fmt(s['map_r2']):>22s} "
               f"{_fmt(s['coverage95']):>22s} {s50_txt:>14s} {cmp_txt:>34s}")
 
@@ -231,12 +233,14 @@ def main() -> None:
     stats = summarise(rows, args.baseline)
     total = int(np.median([r["top1_total"] for r in rows]))
     print_table(stats, args.baseline, total)
-    print(f"\nrandom's expected top-1 % found after {args.steps} steps: n/N x {total}; wall {time.perf_counter() - t0:.0f} s")
+    print(f"\nrandom's expected top-1 % found after {args.steps} steps: n/N x {total}; "
+          f"wall {time.perf_counter() - t0:.0f} s")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"command": "python -m benchmarks.emulator_discovery " + " ".join(
         [f"--steps {args.steps}", "--seeds " + " ".join(args.seeds), "--methods " + " ".join(args.methods),
          *([f"--reuse {args.reuse}"] if args.reuse else []),
-         f"--baseline {args.baseline}", f"--preset {args.preset}"] + (["--extra " + " ".join(args.extra)] if args.extra else [])),
+         f"--baseline {args.baseline}", f"--preset {args.preset}"]
+        + (["--extra " + " ".join(args.extra)] if args.extra else [])),
         "steps": args.steps, "seeds": seeds, "preset": args.preset, "baseline": args.baseline,
         "reused_methods": sorted({r["method"] for r in reused}), "stats": stats, "runs": rows},
         indent=1, default=str))

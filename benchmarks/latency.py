@@ -35,8 +35,9 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -50,8 +51,8 @@ from benchmarks._common import (  # noqa: E402
     grid_for,
     jsonable,
     make_bench_data,
-    pearson,
     peak_rss_mb,
+    pearson,
     r2_score,
     rss_mb,
     slope_per_step,
@@ -60,7 +61,8 @@ from benchmarks._common import (  # noqa: E402
 __all__ = ["main", "parse_args", "run_benchmark", "RESULT_KEYS"]
 
 #: top-level keys of the JSON result (the smoke test checks them).
-RESULT_KEYS = ("meta", "sizes", "autoscope", "autoscope_refit1", "gpax_vidkl", "reference", "ratios", "memory", "targets")
+RESULT_KEYS = ("meta", "sizes", "autoscope", "autoscope_refit1", "gpax_vidkl", "reference", "ratios", "memory",
+               "targets")
 #: per-configuration keys of the autoscope / gpax_vidkl / reference entries.
 ENTRY_KEYS = ("n_candidates", "n_train", "fit_s", "predict_s", "select_s", "total_s", "median", "r2",
               "pearson")

@@ -34,9 +34,10 @@ import datetime as _dt
 import json
 import math
 import sys
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -51,7 +52,6 @@ from .stats import (
     random_expected_auc,
     random_expected_recall,
     random_reach_probability,
-    t_interval,
 )
 
 __all__ = [
@@ -496,7 +496,8 @@ def _facts_lines(facts: dict[str, dict[str, Any]], datasets: Sequence[str]) -> l
         "Split-half reliability: the recorded data split into two independent halves (EDS counts: binomial "
         "thinning with p = 0.5; float cubes: see `benchmarks/bench/reliability.py`), each denoised as the "
         "dataset config says, the reward evaluated on both; Spearman rho of the two truth maps over the "
-        "candidates and the overlap of their top-1 % sets (|A and B| / max(|A|, |B|): 1 = the same candidates). A top-1 % "
+        "candidates and the overlap of their top-1 % sets (|A and B| / max(|A|, |B|): 1 = the same candidates). "
+        "A top-1 % "
         "overlap below the threshold flags the dataset \"truth unreliable: not ranked\". Ceiling: R^2 of a "
         "gradient-boosted model trained on ALL candidates (coordinates + multi-scale structure-image "
         "features), scored on held-out spatial blocks (blocked cross-validation). "

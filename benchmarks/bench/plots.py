@@ -3,8 +3,8 @@ band (whole runs resampled, fixed seed), and random search's exact expected curv
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 
@@ -48,9 +48,9 @@ def plot_discovery(dataset: str, panels: Mapping[str, Mapping[str, Curve]], path
             expectation (the same ``n / N`` for any top set).
         reference_label: its legend entry.
     """
-    from .stats import bootstrap_band
-
     import matplotlib
+
+    from .stats import bootstrap_band
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt

@@ -113,7 +113,7 @@ class MetricsRecorder:
             self._fh = None
 
     # ------------------------------------------------------------------ callback
-    def __call__(self, exp: "Experiment", rows: list["StepRow"]) -> None:
+    def __call__(self, exp: Experiment, rows: list[StepRow]) -> None:
         if exp.truth is None or exp.candidates is None:
             raise BenchConfigError(
                 "the benchmark scores against a ground truth, but the driver gave none; use a driver "
@@ -158,11 +158,11 @@ class MetricsRecorder:
         self._fh.flush()
 
     @staticmethod
-    def _is_last(exp: "Experiment") -> bool:
+    def _is_last(exp: Experiment) -> bool:
         done = len(exp.state.measured) + len(exp.state.failed)
         return done >= exp.settings.steps
 
-    def _r2(self, exp: "Experiment", measured: np.ndarray, truth: np.ndarray, model_free: bool,
+    def _r2(self, exp: Experiment, measured: np.ndarray, truth: np.ndarray, model_free: bool,
             last: bool) -> float:
         if not model_free:
             post = exp.last_posterior

@@ -26,8 +26,9 @@ so these figures are conservative for the full-data truth. A dataset whose top-1
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 

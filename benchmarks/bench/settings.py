@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Mapping
+from typing import Any
 
 from .errors import BenchConfigError
 
@@ -47,7 +48,7 @@ class BenchSettings:
             raise BenchConfigError(f"bench.threads={self.threads!r} must be an integer >= 1")
 
     @classmethod
-    def from_mapping(cls, node: Mapping[str, Any] | None) -> "BenchSettings":
+    def from_mapping(cls, node: Mapping[str, Any] | None) -> BenchSettings:
         """Build from the ``bench`` node (plain mapping or OmegaConf); unknown keys are refused by name."""
         from omegaconf import DictConfig, OmegaConf
 

@@ -4,8 +4,8 @@ against the baseline, and random search's exact expected discovery curve."""
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import numpy as np
 

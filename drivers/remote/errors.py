@@ -10,7 +10,8 @@ arbitrary classes).
 from __future__ import annotations
 
 import threading
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from Pyro5.serializers import SerializerBase
 
@@ -60,7 +61,7 @@ def _recreate(classname: str, data: Mapping[str, Any]) -> DriverError:
         exc = cls(message)
     remote_tb = attributes.get("_pyroTraceback")
     if remote_tb is not None:
-        setattr(exc, "_pyroTraceback", remote_tb)
+        exc._pyroTraceback = remote_tb
     return exc
 
 
