@@ -179,6 +179,7 @@ def metrics_rows(data: RunData, fractions: tuple[float, float] = (0.01, 0.05)) -
     (NaN without one); ``r2`` only on the last row, from the final ``mean`` map (the record keeps no
     per-step posterior; the benchmark's live recorder scores every step); ``t_decision_s`` the
     fit + predict + select time. With a vector reward every figure scores the first objective.
+    Labels come from the record's config (``seed`` -1 and component ``none`` where it has none).
     """
     cfg = data.config
     experiment = cfg.get("experiment")
@@ -186,7 +187,7 @@ def metrics_rows(data: RunData, fractions: tuple[float, float] = (0.01, 0.05)) -
     policy, surrogate = _component(cfg, "policy"), _component(cfg, "surrogate")
     method = policy if surrogate == "none" else f"{policy}+{surrogate}"
     labels = {"dataset": _component(cfg, "driver"), "method": method, "policy": policy,
-              "surrogate": surrogate, "seed": cfg.get("seed", "")}
+              "surrogate": surrogate, "seed": int(cfg.get("seed", -1))}  # -1: no config
     truth = None
     if data.truth is not None:
         truth = np.asarray(data.truth, np.float64).reshape(len(data.truth), -1)[:, 0]

@@ -33,6 +33,7 @@ from ..candidates import CandidateSet
 from ..checkpoint import restore_rng, save_checkpoint
 from ..consistency import StoreCheck, check_store, repair_store
 from ..journal import Journal
+from ..metrics import write_metrics_csv
 from ..record import Record, RecordError, StepRow
 from ..runfiles import axis_from_record, load_overview, save_overview
 from ..runlock import RunLock
@@ -214,4 +215,10 @@ class RunStore:
         if self.journal is not None:
             self.journal.close()
         if self.record is not None:
+            was_open = bool(self.record.h5.id.valid)
             self.record.close()
+            if was_open:  # every run's metrics.csv, scored from the record alone (REC)
+                try:
+                    write_metrics_csv(self.out_dir)
+                except (RecordError, OSError, ValueError) as err:
+                    log.warning("metrics.csv not written: %s", err)

@@ -325,3 +325,23 @@ def test_reward_name_and_units_default_to_the_configured_reward(tmp_path):
     Record.create(tmp_path / "record.h5", ov, cand, cfg).close()
     data = read_run(tmp_path)
     assert (data.reward_name, data.reward_units) == ("BandIntensity", "spectrum units x eV")
+
+
+def test_every_run_writes_metrics_csv_from_its_record(tmp_path):
+    from benchmarks.bench.aggregate import read_metrics
+    from conftest import FakeDriver, GreedyUCB, NearestSurrogate, peak_reward
+
+    from agent.loop import Experiment
+    from agent.settings import ExperimentSettings
+
+    settings = ExperimentSettings.from_mapping(dict(
+        steps=12, n_init=4, progress=False, plots=False,
+        overview={"fov_m": None, "shape_px": None, "dwell_s": None},
+        candidates={"window_px": 6, "stride_px": 4, "margin_px": 8}))
+    exp = Experiment(FakeDriver(), peak_reward, NearestSurrogate(), GreedyUCB(), settings, tmp_path / "m", seed=0)
+    exp.run()
+    rows = read_metrics(tmp_path / "m" / "metrics.csv")
+    assert [r["step"] for r in rows] == list(range(1, 13)) and rows[-1]["n_measured"] == 12
+    with Record.open(tmp_path / "m" / "record.h5") as rec:
+        assert [r["index"] for r in rows] == rec.column("index").tolist()
+        assert [r["value"] for r in rows] == pytest.approx(rec.column("reward").tolist())
