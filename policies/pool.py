@@ -7,7 +7,6 @@ makes sure a batch never repeats it).
 
 from __future__ import annotations
 
-import math
 import numbers
 
 import numpy as np
@@ -39,19 +38,12 @@ def check_range(owner: str, name: str, value: float, lo: float, hi: float | None
                 lo_open: bool = False) -> float:
     """Validate a finite float in ``[lo, hi]`` (``(lo, hi]`` when ``lo_open``; no upper bound when
     ``hi`` is None); the error names ``owner.name`` and the allowed interval."""
-    v = float(value) if isinstance(value, numbers.Real) and not isinstance(value, bool) else math.nan
-    bad = not math.isfinite(v) or (v <= lo if lo_open else v < lo) or (hi is not None and v > hi)
-    if bad:
-        interval = ("(" if lo_open else "[") + f"{lo}, " + ("inf)" if hi is None else f"{hi}]")
-        raise PolicyConfigError(f"{owner}: {name}={value!r} must be a finite number in {interval}")
-    return v
+    return validation.in_range(f"{owner}: {name}", value, lo, hi, lo_open=lo_open, error=PolicyConfigError)
 
 
 def check_choice(owner: str, name: str, value: str, choices: tuple[str, ...]) -> str:
     """Validate that ``value`` is one of ``choices``; the error lists them."""
-    if value not in choices:
-        raise PolicyConfigError(f"{owner}: {name}={value!r} is not known; use one of {list(choices)}")
-    return str(value)
+    return validation.choice(f"{owner}: {name}", value, choices, error=PolicyConfigError)
 
 
 def _indices(field: str, values: np.ndarray, n: int) -> np.ndarray:

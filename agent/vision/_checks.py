@@ -88,9 +88,7 @@ def check_float(owner: str, name: str, value: Any, lo: float | None = None, hi: 
 
 
 def check_choice(owner: str, name: str, value: Any, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise VisionConfigError(f"{owner}: {name}={value!r} is not known; use one of {list(choices)}")
-    return str(value)
+    return validation.choice(f"{owner}: {name}", value, choices, error=VisionConfigError)
 
 
 def as_candidate_set(owner: str, candidates: Any) -> CandidateSet:
