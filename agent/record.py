@@ -159,7 +159,7 @@ class Record:
         """Start a new record (SWMR from the start); refuses to overwrite an existing file.
 
         ``reward_name``/``reward_units`` label the reward, prediction and truth datasets (default:
-        from the configured reward, ``agent.result.reward_info``).
+        from the configured reward, ``agent.reward_info.reward_info``).
         """
         path = Path(path)
         if path.exists():

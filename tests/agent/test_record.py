@@ -81,8 +81,9 @@ def test_events_from_two_threads_are_all_kept(tmp_path):
     """A pipelined loop records faults from its acquisition thread while the main thread writes."""
     import threading
 
-    from agent.candidates import make_candidates
     from conftest import FakeDriver
+
+    from agent.candidates import make_candidates
 
     drv = FakeDriver()
     ov = drv.acquire_overview(None, None, None)
@@ -328,11 +329,11 @@ def test_reward_name_and_units_default_to_the_configured_reward(tmp_path):
 
 
 def test_every_run_writes_metrics_csv_from_its_record(tmp_path):
-    from benchmarks.bench.aggregate import read_metrics
     from conftest import FakeDriver, GreedyUCB, NearestSurrogate, peak_reward
 
     from agent.loop import Experiment
     from agent.settings import ExperimentSettings
+    from benchmarks.bench.aggregate import read_metrics
 
     settings = ExperimentSettings.from_mapping(dict(
         steps=12, n_init=4, progress=False, plots=False,
