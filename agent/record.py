@@ -335,8 +335,9 @@ class Record:
                 if name not in g and name in slots and slots[name].shape == arr.shape:
                     g[name] = slots[name]  # made before SWMR started: readers never meet it half-made
                     self._link_map(name, g[name])
-                if name in g and g[name].shape == arr.shape and g[name].dtype == arr.dtype:
-                    g[name][...] = arr
+                if name in g and g[name].shape == arr.shape and (
+                        g[name].dtype == arr.dtype or g[name].dtype.kind == arr.dtype.kind == "f"):
+                    g[name][...] = arr  # in place (a float32 map into a float64 slot is cast)
                     continue
                 if name in g:
                     del g[name]
