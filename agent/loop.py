@@ -55,6 +55,7 @@ from .run import (
 from .run.components import Switchboard
 from .run.ending import finish_run
 from .run.ledger import Ledger
+from .run.live import LiveView
 from .run.opening import Opener
 from .run.signals import blank_beam, install_stop_handlers
 from .settings import ExperimentSettings
@@ -116,6 +117,7 @@ class Experiment:
                                            self.switchboard)
         self.opener = Opener(self.settings, self.state, self.store, self.measurer, self.decider, self.guardians,
                              self.ledger, self.switchboard, self.interventions)
+        self.live = LiveView(self.store)  # decision events and live maps for viewers of the run folder
         self._pending: list[tuple[int, Decision]] = []  # suggested, not yet observed (in order)
         self._bar: Any = None
 
@@ -241,6 +243,9 @@ class Experiment:
         """
         pending = tuple(i for i, _ in self._pending)
         decision = self.decider.decide(pending, q)
+        assert self.candidates is not None
+        self.live.decided(decision, self.state.step + len(pending), self.candidates,
+                          self.decider.last_posterior if decision.posterior is not None else None, len(self.state.y))
         self._pending.extend((int(i), decision) for i in decision.indices.tolist())
         return decision
 

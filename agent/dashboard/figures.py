@@ -13,11 +13,12 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
+from .inflight import maps_as_of, planned_points
 from .runview import ROUTINE_EVENTS, Row, Snapshot, finite
 
 __all__ = ["overview_figure", "maps_figure", "reward_figure", "discovery_figure", "spectrum_figure",
            "comparison_figure", "status_lines", "event_rows", "reward_label", "to_pixel", "Frame2D",
-           "planned_points"]
+           "planned_points", "maps_as_of"]
 
 _MARGIN = dict(l=50, r=10, t=36, b=40)
 
@@ -73,20 +74,6 @@ def _windows(snap: Snapshot) -> list[tuple[float, float]]:
             except (TypeError, ValueError):
                 continue
     return out
-
-
-def planned_points(snap: Snapshot) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-    """(point in flight, next planned point) from ``decision`` events the loop journals before an
-    acquisition (``{"kind": "decision", "step", "index", "yx_px"}``); a decision whose step has no
-    row yet is in flight, a second one is the next planned. ``(None, None)`` when not recorded."""
-    done = {r.step for r in snap.rows}
-    open_ = [ev for ev in snap.events if ev.get("kind") == "decision" and ev.get("step") not in done
-             and isinstance(ev.get("yx_px"), list)]
-    if snap.state in ("finished", "stopped"):
-        return None, None
-    inflight = open_[0] if open_ else None
-    planned = open_[1] if len(open_) > 1 else None
-    return inflight, planned
 
 
 def _maximize(snap: Snapshot) -> bool:
@@ -178,16 +165,19 @@ def maps_figure(snap: Snapshot) -> go.Figure:
         assert snap.grid_shape is not None
         for key, title in (("mean", "predicted mean"), ("std", "uncertainty (std)")):
             arr = snap.maps.get(key)
+            if arr is not None and arr.ndim == 3:  # a vector reward: its first objective, as the summary
+                arr = arr[..., 0]
             if arr is not None and arr.shape == snap.grid_shape:
                 panels.append((title, arr))
         if snap.truth is not None and snap.truth.size == snap.grid_shape[0] * snap.grid_shape[1]:
             panels.append(("truth", snap.truth.reshape(snap.grid_shape)))
     if not panels:
         fig = go.Figure()
-        fig.update_layout(title="maps: none yet (the record holds predicted maps at the end of the run)",
+        fig.update_layout(title="maps: none yet (predicted maps appear after the model's first fit)",
                           margin=_MARGIN, height=300)
         return fig
     gy, gx = _grid_axes(snap)
+    as_of = maps_as_of(snap) if "mean" in snap.maps else ""
     shared = [a for t, a in panels if not t.startswith("uncertainty")]
     finite_vals = np.concatenate([a[np.isfinite(a)] for a in shared]) if shared else np.zeros(0)
     lo, hi = (float(finite_vals.min()), float(finite_vals.max())) if finite_vals.size else (0.0, 1.0)
@@ -207,9 +197,9 @@ def maps_figure(snap: Snapshot) -> go.Figure:
         coloraxis2=dict(colorscale="Cividis", colorbar=dict(
             title=dict(text="std (same units)", side="top"), orientation="h", thickness=10, len=0.3,
             x=(_index(panels, "uncertainty (std)") + 0.5) / len(panels), y=-0.12, yanchor="top")),
-        title=f"maps, one colour scale for prediction and truth: {label}"
-        + ("" if "mean" in snap.maps else "<br><sub>predicted maps: none in the record yet (written at the run's "
-                                           "end)</sub>"), margin=dict(l=50, r=10, t=60, b=80),
+        title=f"maps{' (' + as_of + ')' if as_of else ''}, one colour scale for prediction and truth: {label}"
+        + ("" if "mean" in snap.maps else "<br><sub>predicted maps: none in the record yet (written after the "
+                                           "model's first fit)</sub>"), margin=dict(l=50, r=10, t=60, b=80),
         height=400, uirevision=snap.name)
     return fig
 

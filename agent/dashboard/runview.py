@@ -27,8 +27,8 @@ from ..control import is_run_dir
 
 __all__ = ["RunView", "Snapshot", "Row", "find_runs", "is_run_dir"]
 
-#: events that are routine bookkeeping, not shown in the events list
-ROUTINE_EVENTS = ("surrogate_fit",)
+#: events that are routine bookkeeping, not shown in the events list (a decision per step: drawn on the overview)
+ROUTINE_EVENTS = ("surrogate_fit", "decision")
 
 
 def find_runs(root: str | Path, max_depth: int = 4) -> list[Path]:
@@ -275,7 +275,8 @@ class RunView:
     def _state(self) -> str:
         if self._summary is not None:
             return "finished"
-        if any(ev.get("kind") == "stopped" for ev in self._events):
+        ends = [ev.get("kind") for ev in self._events if ev.get("kind") in ("stopped", "resumed")]
+        if ends and ends[-1] == "stopped":  # a resumed run runs again
             return "stopped"
         lock = self.run_dir / "run.lock"
         try:

@@ -11,7 +11,8 @@
 - :mod:`.opening`: :class:`Opener` - a new run, or a resumed one;
 - :mod:`.components`: :class:`Switchboard` - ``set policy=/reward=`` and few-shot labels mid-run;
 - :mod:`.scheduler`: :func:`run_sequential`, :func:`run_pipelined`;
-- :mod:`.signals`: SIGINT/SIGTERM handling; :mod:`.ending`: final maps, summary and plots from the record.
+- :mod:`.signals`: SIGINT/SIGTERM handling; :mod:`.ending`: final maps, summary and plots from the record;
+- :mod:`.live`: :class:`LiveView` - ``decision`` events and the predicted maps while the run runs.
 """
 
 from .components import Switchboard

@@ -15,6 +15,7 @@ from ..result import RunResult
 from ..settings import ExperimentSettings
 from ..summary import write_summary
 from .decider import Decider
+from .live import posterior_maps
 from .store import RunStore
 
 __all__ = ["finish_run", "write_final_maps"]
@@ -34,7 +35,7 @@ def write_final_maps(store: RunStore, decider: Decider, candidates: CandidateSet
         store.event("final_fit_failed", message=repr(err))
         posterior = None
     if posterior is not None:
-        maps.update(mean=candidates.as_map(posterior.mean), std=candidates.as_map(posterior.std))
+        maps.update(posterior_maps(candidates, posterior))  # over the live maps written during the run
     if store.truth is not None:
         maps["truth"] = candidates.as_map(store.truth)
     if maps:

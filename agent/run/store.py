@@ -206,7 +206,8 @@ class RunStore:
                             surrogate_state=model_state, extra=extra)
 
     def write_maps(self, **maps: np.ndarray) -> None:
-        """Final per-candidate maps ``(rows, cols)`` into the record (``/maps/<name>``)."""
+        """Per-candidate maps ``(rows, cols)`` into the record (``/maps/<name>``): live ones during the
+        run (:mod:`agent.run.live`), the final ones at its end."""
         assert self.record is not None
         self.record.write_maps(**maps)
 

@@ -181,22 +181,59 @@ def test_launch_serves_the_run_beside_it_and_prints_the_url(tmp_path, capsys):
         proc.wait(timeout=10)
 
 
+def _event(fh, **ev):
+    fh.write(json.dumps({"type": "event", "event": json.dumps(ev)}) + "\n")
+
+
 def test_decision_events_mark_the_point_in_flight_and_the_next_planned(tmp_path):
-    run = _fake_run(tmp_path / "run")
+    run = _fake_run(tmp_path / "run")  # rows of steps 0, 1, 2
     view = RunView(run)
     names = [t.name for t in F.overview_figure(view.poll()).data]
     assert not any("in flight" in n for n in names)
-    with open(run / "journal.jsonl", "a") as fh:
-        for step, yx in ((3, [12, 15]), (4, [20, 25])):
-            ev = {"kind": "decision", "step": step, "index": 7, "yx_px": yx, "phase": "policy"}
-            fh.write(json.dumps({"type": "event", "event": json.dumps(ev)}) + "\n")
+    with open(run / "journal.jsonl", "a") as fh:  # as agent.run.live writes them
+        _event(fh, kind="decision", step=2, indices=[17], yx_px=[[20, 25]], yx_m=[[0.0, 0.0]], phase="seed",
+               reason="seed")  # its row exists: done
+        _event(fh, kind="decision", step=3, indices=[7], yx_px=[[12, 15]], yx_m=[[0.0, 0.0]], phase="policy",
+               reason="acquisition")
+        _event(fh, kind="decision", step=4, indices=[8], yx_px=[[20, 25]], yx_m=[[0.0, 0.0]], phase="policy",
+               reason="acquisition")
     snap = view.poll()
     snap.state = "running"
     inflight, planned = F.planned_points(snap)
-    assert inflight["step"] == 3 and planned["step"] == 4
+    assert (inflight["step"], inflight["index"], inflight["yx_px"]) == (3, 7, [12, 15])
+    assert (planned["step"], planned["index"]) == (4, 8)
     names = [t.name for t in F.overview_figure(snap).data]
     assert "in flight (step 3)" in names and "next planned (step 4)" in names
+    assert not any(row["kind"] == "decision" for row in F.event_rows(snap))  # drawn, not listed
+    with open(run / "journal.jsonl", "a") as fh:
+        # step 3 failed (its event carries the step after it); a resume decided step 4 again; q = 2
+        _event(fh, kind="measurement_failed", step=4, index=7)
+        _event(fh, kind="decision", step=4, indices=[9, 10], yx_px=[[4, 5], [28, 35]], yx_m=[[0, 0], [0, 0]],
+               phase="policy", reason="acquisition")
+    snap = view.poll()
+    snap.state = "running"
+    inflight, planned = F.planned_points(snap)
+    assert (inflight["step"], inflight["index"], planned["step"], planned["index"]) == (4, 9, 5, 10)
+    snap.state = "finished"
+    assert F.planned_points(snap) == (None, None)
 
+
+def test_live_maps_are_labelled_with_the_step_they_are_as_of(tmp_path):
+    run = _fake_run(tmp_path / "run")
+    with h5py.File(run / "record.h5", "a") as h5:
+        h5.create_group("maps").create_dataset("mean", data=np.ones(GRID))
+        h5["maps"].create_dataset("std", data=np.ones(GRID + (2,)))  # a vector reward: its first objective
+    with open(run / "journal.jsonl", "a") as fh:
+        _event(fh, kind="decision", step=3, indices=[7], yx_px=[[12, 15]], yx_m=[[0.0, 0.0]], phase="policy",
+               reason="acquisition", maps_n=3)
+        _event(fh, kind="decision", step=4, indices=[8], yx_px=[[12, 15]], yx_m=[[0.0, 0.0]], phase="policy",
+               reason="acquisition")
+    snap = RunView(run).poll()
+    fig = F.maps_figure(snap)
+    assert "maps (as of step 3)" in fig.layout.title.text
+    assert [t.name for t in fig.data][:2] == ["predicted mean", "uncertainty (std)"]
+    snap.summary = {"n_measured": 3}
+    assert "maps (final fit)" in F.maps_figure(snap).layout.title.text
 
 
 def test_a_4d_stem_pattern_is_drawn_as_an_image(tmp_path):
