@@ -66,6 +66,8 @@ from .record_layout import (
     RECORD_VERSION,
     STEP_FIELDS,
     STEP_UNITS,
+    as_text,
+    axis_from_dict,
     fixed_utf8,
     git_revision,
     layout_of,
@@ -73,6 +75,8 @@ from .record_layout import (
     n_complete_rows,
     open_read,
     read_event_texts,
+    read_overview,
+    read_signal_axis,
     software_version,
     write_layout,
 )
@@ -118,16 +122,6 @@ class StepRow:
     cost_s: float = float("nan")
     spectrum: np.ndarray = field(default_factory=lambda: np.zeros(0))
     objectives: np.ndarray = field(default_factory=lambda: np.zeros(0))
-
-
-def axis_from_dict(d: dict[str, Any]) -> Axis:
-    """The axis written by ``Axis.to_dict()`` (a 4D-STEM ``PatternAxis`` keeps its pattern shape)."""
-    if "pattern_shape" in d:
-        from drivers.fourd.patterns import PatternAxis
-
-        return PatternAxis(d["name"], d["units"], np.asarray(d["values"], dtype=np.float64),
-                           pattern_shape=tuple(d["pattern_shape"]), k_mrad_per_px=d["k_mrad_per_px"])
-    return Axis(d["name"], d["units"], np.asarray(d["values"], dtype=np.float64))
 
 
 class Record:
@@ -396,19 +390,31 @@ class Record:
         row ahead: HDF5 flushes the datasets' sizes in no fixed order)."""
         return n_complete_rows(self._h5)
 
-    def column(self, name: str) -> np.ndarray:
-        """All rows of one ``/steps`` field (``"index"``, ``"reward"``, ``"spectrum"``, ...)."""
+    def column(self, name: str, n_rows: int | None = None) -> np.ndarray:
+        """The first ``n_rows`` (default ``len(self)``) rows of one ``/steps`` field (``"index"``,
+        ``"reward"``, ``"spectrum"``, ...); text fields as ``str`` object arrays. A reader taking
+        several fields of a live record passes one ``n_rows`` to all, so that they stay aligned."""
+        m = len(self) if n_rows is None else n_rows
         if name not in self._h5["steps"]:
-            if name in ("spectrum", "objectives"):
-                return np.zeros((0, 0))
+            if name in ("spectrum", "objectives"):  # no spectrum yet / a closed scalar-reward record
+                return np.zeros((m, 0))
             raise RecordError(f"record has no step field {name!r}; fields: {sorted(self._h5['steps'])}")
-        data = self._h5["steps"][name][: len(self)]
+        data = self._h5["steps"][name][:m]
         if data.dtype.kind in "OS":
-            data = np.array([v.decode() if isinstance(v, bytes) else v for v in data], dtype=object)
+            data = np.array([as_text(v) for v in data], dtype=object)
         return data
 
     def events(self) -> list[dict[str, Any]]:
+        """Every event as a dict, in order."""
         return [json.loads(t) for t in self.event_texts()]
+
+    def overview(self) -> Frame:
+        """The structure image with its calibrated axes, as given to :meth:`create`."""
+        return read_overview(self._h5)
+
+    def signal_axis(self) -> Axis | None:
+        """The spectra's axis (None before the first spectrum)."""
+        return read_signal_axis(self._h5)
 
     @property
     def truth(self) -> np.ndarray | None:
@@ -441,20 +447,17 @@ def _migrate_layout1(path: Path) -> None:
     """Copy a layout-1 record into layout 2 at ``path``; the old file is kept beside it."""
     old = Record(h5py.File(path, "r", locking=False), path)
     h5 = old.h5
-    ov = h5["overview"]
-    overview = Frame(ov["image"][...], tuple(axis_from_dict(d) for d in json.loads(ov.attrs["axes"])),
-                     str(ov.attrs.get("frame_id", "")), json.loads(ov.attrs.get("metadata", "{}")))
     c = h5["candidates"]
     cand_attrs = {k: c.attrs[k] for k in ("grid_shape", "window", "stride", "margin")}
-    raw_axis = h5["steps"].attrs.get("signal_axis")
-    axis = axis_from_dict(json.loads(raw_axis)) if raw_axis is not None else None
+    axis = old.signal_axis()
     tmp = path.with_name(f"{path.stem}.layout2-tmp{path.suffix}")
     tmp.unlink(missing_ok=True)
-    new = Record._create(tmp, overview, c["yx_px"][...], c["yx_m"][...], cand_attrs,
+    new = Record._create(tmp, old.overview(), c["yx_px"][...], c["yx_m"][...], cand_attrs,
                          str(h5.attrs.get("config", "")), old.truth, "", "")
-    cols = {name: old.column(name) for name in STEP_FIELDS}
-    spectra, objectives = old.column("spectrum"), old.column("objectives")
-    for k in range(len(old)):
+    m = len(old)
+    cols = {name: old.column(name, m) for name in STEP_FIELDS}
+    spectra, objectives = old.column("spectrum", m), old.column("objectives", m)
+    for k in range(m):
         row = {name: cols[name][k] for name in STEP_FIELDS}
         row["yx_px"], row["yx_m"] = tuple(row["yx_px"]), tuple(row["yx_m"])
         new.append(StepRow(**row, spectrum=spectra[k] if spectra.size else np.zeros(0),

@@ -23,7 +23,8 @@ from drivers.frames import Axis, Frame
 
 __all__ = ["RECORD_VERSION", "READABLE_VERSIONS", "EVENT_BYTES", "MAP_SLOTS", "STEP_FIELDS", "STEP_UNITS",
            "software_version", "git_revision", "fixed_utf8", "write_layout", "make_objectives", "n_complete_rows",
-           "read_event_texts", "open_read", "layout_of"]
+           "read_event_texts", "open_read", "layout_of", "axis_from_dict", "read_overview", "read_signal_axis",
+           "as_text"]
 
 
 RECORD_VERSION = 2
@@ -179,6 +180,36 @@ def write_layout(h5: h5py.File, overview: Frame, yx_px: np.ndarray, yx_m: np.nda
     o = e.create_group("overview")
     o.attrs.update(NX_class="NXdata", signal="image", axes=["y", "x"], y_indices=0, x_indices=1)
     o["image"], o["y"], o["x"] = img, g["y"], g["x"]
+
+
+def as_text(value: Any) -> str:
+    """An attribute or string-dataset value as ``str`` (h5py gives ``bytes`` for fixed-length and
+    variable-length strings alike)."""
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+def axis_from_dict(d: dict[str, Any]) -> Axis:
+    """The axis written by ``Axis.to_dict()`` (a 4D-STEM ``PatternAxis`` keeps its pattern shape)."""
+    if "pattern_shape" in d:
+        from drivers.fourd.patterns import PatternAxis
+
+        return PatternAxis(d["name"], d["units"], np.asarray(d["values"], dtype=np.float64),
+                           pattern_shape=tuple(d["pattern_shape"]), k_mrad_per_px=d["k_mrad_per_px"])
+    return Axis(d["name"], d["units"], np.asarray(d["values"], dtype=np.float64))
+
+
+def read_overview(h5: h5py.File) -> Frame:
+    """``/overview`` of an open record (either layout) as the :class:`Frame` it was made from."""
+    ov = h5["overview"]
+    axes = tuple(axis_from_dict(d) for d in json.loads(as_text(ov.attrs["axes"])))
+    return Frame(np.asarray(ov["image"][...]), axes, as_text(ov.attrs.get("frame_id", "")),
+                 json.loads(as_text(ov.attrs.get("metadata", "{}"))))
+
+
+def read_signal_axis(h5: h5py.File) -> Axis | None:
+    """The spectra's axis (``/steps@signal_axis``, either layout); None before the first spectrum."""
+    raw = h5["steps"].attrs.get("signal_axis")
+    return axis_from_dict(json.loads(as_text(raw))) if raw is not None else None
 
 
 def n_complete_rows(h5: h5py.File) -> int:

@@ -8,7 +8,6 @@ rather than through HDF5 paths, so that the layout can change in one place.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,13 +18,10 @@ import yaml
 
 from drivers.frames import Axis, Frame
 
-from .record import STEP_FIELDS, Record, RecordError, axis_from_dict, n_complete_rows, read_event_texts
+from .record import STEP_FIELDS, Record, RecordError
+from .record_layout import as_text
 
-__all__ = ["RunData", "read_run", "record_path"]
-
-
-def _text(value: Any) -> str:
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+__all__ = ["RunData", "parse_config", "read_record", "read_run", "record_path"]
 
 
 @dataclass(frozen=True)
@@ -104,43 +100,42 @@ def record_path(run: str | Path) -> Path:
 def read_run(run: str | Path) -> RunData:
     """Read a run folder's (or a record file's) record; ``RecordError`` when it is missing or not one."""
     with Record.open(record_path(run), "r") as rec:
-        return _snapshot(rec)
+        return read_record(rec)
 
 
-def _snapshot(rec: Record) -> RunData:
+def read_record(rec: Record) -> RunData:
+    """A snapshot of an open record (the loop's own at the end of a run, or one opened to read).
+
+    The one parser of a whole record: :func:`read_run`, :class:`agent.result.RunResult`, the report,
+    the export, ``metrics.csv`` and the notebook API all read through it. Every ``/steps`` field is
+    cut to the same ``len(rec)`` rows (a live writer's datasets may be a row apart)."""
     h5 = rec.h5
-    m = n_complete_rows(h5)
-    s = h5["steps"]
-    rows: dict[str, np.ndarray] = {}
-    for name in STEP_FIELDS:
-        data = s[name][:m]
-        if data.dtype.kind in "OS":
-            data = np.array([_text(v) for v in data], dtype=object)
-        rows[name] = data
-    spectra = s["spectrum"][:m] if "spectrum" in s else np.zeros((m, 0))
-    objectives = s["objectives"][:m] if "objectives" in s else np.zeros((m, 0))
-    raw_axis = s.attrs.get("signal_axis")
-    ov = h5["overview"]
-    overview = Frame(np.asarray(ov["image"][...]), tuple(axis_from_dict(d) for d in json.loads(ov.attrs["axes"])),
-                     _text(ov.attrs.get("frame_id", "")), json.loads(_text(ov.attrs.get("metadata", "{}"))))
+    m = len(rec)
+    rows = {name: rec.column(name, m) for name in STEP_FIELDS}
     c = h5["candidates"]
-    config_yaml = _text(h5.attrs.get("config", ""))
-    try:
-        config = yaml.safe_load(config_yaml) if config_yaml else {}
-    except yaml.YAMLError as err:
-        raise RecordError(f"{rec.path}: attribute `config` is not YAML ({err})") from err
+    config_yaml = as_text(h5.attrs.get("config", ""))
     maps = {name: np.asarray(ds[...]) for name, ds in h5["maps"].items()
             if isinstance(ds, h5py.Dataset)} if "maps" in h5 else {}
     return RunData(
         path=rec.path, layout=rec.layout, closed_cleanly=rec.closed_cleanly, rows=rows,
-        spectra=np.asarray(spectra, dtype=np.float64), objectives=np.asarray(objectives, dtype=np.float64),
-        signal_axis=axis_from_dict(json.loads(raw_axis)) if raw_axis is not None else None,
-        events=[json.loads(t) for t in read_event_texts(h5)], maps=maps, overview=overview,
-        candidates_yx_m=np.asarray(c["yx_m"][...]), candidates_yx_px=np.asarray(c["yx_px"][...]),
+        spectra=np.asarray(rec.column("spectrum", m), dtype=np.float64),
+        objectives=np.asarray(rec.column("objectives", m), dtype=np.float64),
+        signal_axis=rec.signal_axis(), events=rec.events(), maps=maps, overview=rec.overview(),
+        candidates_yx_m=np.asarray(c["yx_m"][...], dtype=np.float64),
+        candidates_yx_px=np.asarray(c["yx_px"][...], dtype=np.int64),
         grid_shape=(int(c.attrs["grid_shape"][0]), int(c.attrs["grid_shape"][1])),
-        truth=np.asarray(c["truth"][...]) if "truth" in c else None,
-        reward_name=_text(h5.attrs.get("reward_name", "")), reward_units=_text(h5.attrs.get("reward_units", "")),
-        config_yaml=config_yaml, config=config if isinstance(config, dict) else {},
-        software_version=_text(h5.attrs.get("software_version", "")),
-        git_revision=_text(h5.attrs.get("git_revision", "")), start_time=_text(h5.attrs.get("start_time", "")),
+        truth=rec.truth, reward_name=as_text(h5.attrs.get("reward_name", "")),
+        reward_units=as_text(h5.attrs.get("reward_units", "")), config_yaml=config_yaml,
+        config=parse_config(config_yaml, rec.path), software_version=as_text(h5.attrs.get("software_version", "")),
+        git_revision=as_text(h5.attrs.get("git_revision", "")), start_time=as_text(h5.attrs.get("start_time", "")),
     )
+
+
+def parse_config(text: str, where: str | Path) -> dict[str, Any]:
+    """The resolved configuration from its YAML text (``{}`` for none); ``RecordError`` naming
+    ``where`` when it is not YAML."""
+    try:
+        config = yaml.safe_load(text) if text else {}
+    except yaml.YAMLError as err:
+        raise RecordError(f"{where}: the config is not YAML ({err})") from err
+    return config if isinstance(config, dict) else {}

@@ -3,8 +3,10 @@
 :class:`RunResult` is built from the run's files alone - ``record.h5`` (rows, overview, candidates,
 truth, maps, events, resolved config) - with no driver, no model and no refit, so a run can be
 summarised, plotted and compared on any machine, long after the instrument was released.
-The loop builds one at its end with :meth:`RunResult.from_record` (the wall time is the only thing it
-adds); reports and notebooks use :meth:`RunResult.from_run_dir`.
+It stands on :func:`agent.record_reader.read_record` (the one parser of a record, SWMR-safe, both
+layouts): the loop builds one at its end from its open record with :meth:`RunResult.from_record`
+(the wall time is the only thing it adds); reports and notebooks use :meth:`RunResult.from_run_dir`;
+a :class:`~agent.record_reader.RunData` already read becomes one with :meth:`RunResult.from_data`.
 """
 
 from __future__ import annotations
@@ -19,21 +21,21 @@ import yaml
 
 from drivers.frames import Axis, Frame
 
-from .record import STEP_FIELDS, Record, RecordError, axis_from_dict
+from .record import Record, RecordError
+from .record_reader import RunData, parse_config, read_record, read_run
 from .reward_info import RewardInfo, reward_info
 
 __all__ = ["RewardInfo", "RunResult", "reward_info"]
 
 
-def _reward(attrs: Any, config: dict[str, Any], renamed: bool = False) -> RewardInfo:
+def _reward(data: RunData, config: dict[str, Any], renamed: bool = False) -> RewardInfo:
     """The reward's description: name and value units as the record states them (``@reward_name``,
     ``@reward_units``: the reward at the start), else and after a switch from the config; windows
     from the config."""
     info = reward_info(config.get("reward"))
     if renamed:
         return info
-    name, units = str(attrs.get("reward_name", "") or ""), str(attrs.get("reward_units", "") or "")
-    return RewardInfo(name or info.name, units or info.units, info.axis_units, info.windows)
+    return RewardInfo(data.reward_name or info.name, data.reward_units or info.units, info.axis_units, info.windows)
 
 
 def _final_truth(start: np.ndarray | None, final_map: np.ndarray | None) -> np.ndarray | None:
@@ -137,50 +139,39 @@ class RunResult:
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_record(cls, record: Record, config_yaml: str | None = None,
-                    wall_time_s: float | None = None, run_dir: str | Path | None = None) -> RunResult:
-        """Read a run from an open record (the loop's own, at the end of a run, or one opened to read)."""
-        h5 = record.h5
-        text = config_yaml if config_yaml is not None else str(h5.attrs.get("config", "") or "")
-        config = yaml.safe_load(text) if text else {}
-        ov = h5["overview"]
-        axes = tuple(axis_from_dict(d) for d in json.loads(ov.attrs["axes"]))
-        meta = json.loads(ov.attrs.get("metadata", "{}"))
-        overview = Frame(np.asarray(ov["image"][...]), axes, str(ov.attrs.get("frame_id", "")), meta)
-        c = h5["candidates"]
-        columns = {name: np.asarray(record.column(name)) for name in STEP_FIELDS}
-        for name in ("phase", "reason"):
-            columns[name] = np.array([v.decode() if isinstance(v, bytes) else str(v) for v in columns[name]],
-                                     dtype=object)
-        m = len(record)
-        for name in ("spectrum", "objectives"):
-            data = np.asarray(record.column(name), dtype=np.float64)
-            columns[name] = data if data.shape[0] == m else np.zeros((m, 0))
-        raw_axis = h5["steps"].attrs.get("signal_axis")
-        signal_axis = axis_from_dict(json.loads(raw_axis)) if raw_axis is not None else None
-        maps = {name: np.asarray(h5["maps"][name][...]) for name in h5["maps"]} if "maps" in h5 else {}
-        config = config if isinstance(config, dict) else {}
-        events = record.events()
-        switches = reward_switches(events)
+    def from_data(cls, data: RunData, config_yaml: str | None = None, wall_time_s: float | None = None,
+                  run_dir: str | Path | None = None) -> RunResult:
+        """The run in ``data`` (:func:`agent.record_reader.read_run`), with the mid-run reward switches
+        applied (rescored under the final reward, as the loop's state is); ``config_yaml`` replaces the
+        record's config (``config.yaml`` of the run folder, or the loop's own)."""
+        config = data.config if config_yaml is None else parse_config(config_yaml, data.path)
+        columns = {**data.rows, "spectrum": data.spectra, "objectives": data.objectives}
+        switches = reward_switches(data.events)
         if switches:  # the loop rescored every spectrum under the new reward: so does the summary
             node = final_reward_node(config, switches)
             config = {**config, "reward": node}
-            _rescored(columns, node, signal_axis)
+            _rescored(columns, node, data.signal_axis)
         return cls(
-            run_dir=Path(run_dir) if run_dir is not None else record.path.parent,
+            run_dir=Path(run_dir) if run_dir is not None else data.path.parent,
             config=config,
-            overview=overview,
-            candidate_yx_m=np.asarray(c["yx_m"][...], dtype=np.float64),
-            candidate_yx_px=np.asarray(c["yx_px"][...], dtype=np.int64),
-            grid_shape=(int(c.attrs["grid_shape"][0]), int(c.attrs["grid_shape"][1])),
+            overview=data.overview,
+            candidate_yx_m=data.candidates_yx_m,
+            candidate_yx_px=data.candidates_yx_px,
+            grid_shape=data.grid_shape,
             columns=columns,
-            signal_axis=signal_axis,
-            truth=_final_truth(record.truth, maps.get("truth")),
-            maps=maps,
-            events=events,
-            reward=_reward(h5.attrs, config, renamed=bool(switches)),
+            signal_axis=data.signal_axis,
+            truth=_final_truth(data.truth, data.maps.get("truth")),
+            maps=data.maps,
+            events=data.events,
+            reward=_reward(data, config, renamed=bool(switches)),
             wall_time_s=wall_time_s,
         )
+
+    @classmethod
+    def from_record(cls, record: Record, config_yaml: str | None = None,
+                    wall_time_s: float | None = None, run_dir: str | Path | None = None) -> RunResult:
+        """Read a run from an open record (the loop's own, at the end of a run, or one opened to read)."""
+        return cls.from_data(read_record(record), config_yaml, wall_time_s, run_dir)
 
     @classmethod
     def from_run_dir(cls, run_dir: str | Path) -> RunResult:
@@ -197,8 +188,7 @@ class RunResult:
                 wall = json.loads((d / "summary.json").read_text()).get("wall_time_s")
             except (OSError, ValueError):
                 wall = None
-        with Record.open(d / "record.h5", "r") as rec:
-            return cls.from_record(rec, cfg, wall_time_s=wall, run_dir=d)
+        return cls.from_data(read_run(d), cfg, wall_time_s=wall, run_dir=d)
 
     # ------------------------------------------------------------------ derived values
     @property
