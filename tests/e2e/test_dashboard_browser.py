@@ -5,7 +5,8 @@ A real run (emulator on its real clock, policy=random, slow enough to still be r
 journaled measurement appears on the page (latency from the journal line to the page's step count,
 median and max printed and kept in ``dashboard_latency.json``), a click on "pause" reaches the run
 and is recorded as an intervention in its journal and record, so are a veto dragged on the overview
-and a force clicked on it, and a page opened without the token is read-only. The screenshot
+and a force clicked on it, the point in flight is drawn on the overview, and a page opened without
+the token is read-only. The screenshot
 (``dashboard.png``) and the figures go to ``$AUTOSCOPE_ARTEFACTS`` (default ``tests/artefacts/``).
 
 Skips (with the reason) where chromium/chromedriver are not installed (``make install-browser``),
@@ -168,6 +169,13 @@ new MutationObserver(note).observe(document.getElementById('status'),
 """
 
 
+#: the names of the overview figure's traces
+_TRACES = """
+const p = document.getElementById('overview').querySelector('.js-plotly-plot');
+return p && p.data ? p.data.map(t => t.name || '') : [];
+"""
+
+
 def test_dashboard_in_chromium_shows_new_measurements_and_pauses_the_run(live_run):
     from selenium.webdriver.common.by import By
 
@@ -185,6 +193,11 @@ def test_dashboard_in_chromium_shows_new_measurements_and_pauses_the_run(live_ru
         assert "controls enabled" in browser.find_element(By.ID, "access").text
         browser.execute_script(_OBSERVE)
         t0 = len(watcher.seen)
+        # the point in flight (the loop's "decision" event before each acquisition) is drawn on the overview
+        flying = _wait(lambda: [n for n in browser.execute_script(_TRACES) if str(n).startswith("in flight (step ")],
+                       20, "the point in flight on the overview")
+        step = int(flying[0].split("step ")[1].rstrip(")"))
+        assert any(e.get("kind") == "decision" and e.get("step") == step for e in _events(run_dir / "journal.jsonl"))
         # a new measurement appears: watch 20 rows arrive while the run measures
         _wait(lambda: len(watcher.seen) >= t0 + 20 or run.poll() is not None, 120, "twenty new measurements")
         assert len(watcher.seen) >= t0 + 20, f"the run ended early:\n{(tmp / 'run.log').read_text()[-3000:]}"
