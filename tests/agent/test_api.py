@@ -124,3 +124,30 @@ def test_run_experiment_with_safety_on_step_and_reload(tmp_path):
 def test_run_load_refuses_a_folder_without_a_record(tmp_path):
     with pytest.raises(RecordError, match="holds no record.h5"):
         agent.Run.load(tmp_path)
+
+
+def test_package_exports_the_api_names_not_its_modules():
+    # agent.api is split into modules (compose_config, run_folder, asktell, user_instrument): the
+    # package's names are still the functions and classes, never a submodule of the same name
+    import agent.api
+    import agent.asktell  # noqa: F401 - imported so that a clash would show
+    import agent.compose_config  # noqa: F401
+
+    assert callable(agent.compose) and agent.compose is agent.api.compose
+    assert agent.Session is agent.api.Session and agent.Run is agent.api.Run
+    assert set(agent.__all__) <= set(dir(agent.api)) | {"RunResult"}
+
+
+def test_a_session_started_before_the_module_split_resumes(tmp_path):
+    # sessions started when UserInstrument lived in agent.api name that target in config.yaml
+    scope = _Microscope(*_SMALL)
+    first = Session.start(scope.overview, *_SMALL, out_dir=tmp_path / "old")
+    _drive(first, scope, n=3)
+    first.experiment.close()
+    cfg = tmp_path / "old" / "config.yaml"
+    text = cfg.read_text()
+    assert "agent.user_instrument.UserInstrument" in text
+    cfg.write_text(text.replace("agent.user_instrument.UserInstrument", "agent.api.UserInstrument"))
+    again = Session.resume(tmp_path / "old")
+    assert again.experiment.n_done == 3
+    again.experiment.close()
