@@ -210,7 +210,8 @@ _STYLE = ("body{font-family:sans-serif;max-width:1400px;margin:auto;padding:1em}
 
 def write_report(paths: Sequence[str | Path], out: str | Path | None = None) -> Path:
     """Write the HTML report of the runs named by ``paths`` (see :func:`find_runs`) and return its
-    path. Default: ``report.html`` in the run folder (one run) or in the common folder of the runs."""
+    path. ``out``: the ``.html`` file, or a folder to write ``report.html`` into (made if missing);
+    default: ``report.html`` in the run folder (one run) or in the common folder of the runs."""
     import tempfile
 
     runs = find_runs(paths)
@@ -218,6 +219,8 @@ def write_report(paths: Sequence[str | Path], out: str | Path | None = None) -> 
         base = runs[0] if len(runs) == 1 else Path(*_common(runs))
         out = base / "report.html"
     out = Path(out)
+    if out.is_dir() or out.suffix.lower() not in (".html", ".htm"):
+        out = out / "report.html"
     names = _names(runs)
     sections: list[str] = []
     figs: list[RunFigures] = []
@@ -262,8 +265,9 @@ def _names(runs: list[Path]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="autoscope-report", description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", help="run folders (with record.h5) or multirun folders")
-    parser.add_argument("--out", default=None, help="the HTML file to write (default: report.html in the "
-                                                    "run folder, or in the runs' common folder)")
+    parser.add_argument("--out", default=None, help="the .html file to write, or a folder for report.html "
+                                                    "(default: report.html in the run folder, or in the runs' "
+                                                    "common folder)")
     args = parser.parse_args(argv)
     t0 = time.perf_counter()
     try:
