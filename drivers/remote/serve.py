@@ -12,8 +12,7 @@ The driver comes from (exactly one of)
 * ``driver=<name>`` plus optional overrides (``driver.<key>=<value>``, and ``seed=<n>`` or other
   top-level keys): composed with Hydra from ``<config-dir>/config.yaml`` with the driver group set
   to ``<config-dir>/driver/<name>.yaml`` (so interpolations such as ``${seed}`` resolve), or from
-  the group file alone where the folder has no ``config.yaml``; ``--config-dir`` defaults to the
-  repository's ``conf/``;
+  the group file alone where the folder has no ``config.yaml``;
 * ``--driver <dotted.path.Class>``: a Hydra-style ``_target_``, built with no arguments (plus any
   ``driver.<key>=<value>`` overrides as keyword arguments);
 * ``--driver <file.yaml>``: a config file with a ``_target_``.
@@ -24,6 +23,11 @@ read from the environment variable named by ``--secret-env`` (default ``AUTOSCOP
 never from the command line (it would show in ``ps``). The URI is printed as ``URI <uri>`` on
 stdout (and written to ``--uri-file``); the server runs until SIGINT/SIGTERM, then blanks and closes
 the driver.
+
+The config folder (``--config-dir``) defaults to the one the entry point gives :func:`main`:
+``autoscope-serve`` (:mod:`agent.serve`) gives the shipped configs (``agent/conf``, also in a
+wheel); ``python -m drivers.remote.serve`` in a checkout falls back to the repository's ``conf/``
+beside this package. This module imports nothing from ``agent`` (the drivers floor).
 """
 
 from __future__ import annotations
@@ -39,11 +43,16 @@ from typing import Any
 
 from drivers.errors import DriverError, InvalidArgument
 
-__all__ = ["main", "build_driver", "DEFAULT_CONFIG_DIR", "SECRET_ENV"]
-
-from agent.confdir import CONF_DIR as DEFAULT_CONFIG_DIR  # noqa: E402 - the shipped configs (agent/conf)
+__all__ = ["main", "build_driver", "repository_config_dir", "SECRET_ENV"]
 
 SECRET_ENV = "AUTOSCOPE_SERVE_SECRET"
+
+
+def repository_config_dir() -> Path | None:
+    """The repository's ``conf/`` (beside ``drivers/`` in a checkout), or None where it is absent
+    (an installed wheel: there ``autoscope-serve`` gives its configs)."""
+    conf = Path(__file__).resolve().parents[2] / "conf"
+    return conf if (conf / "config.yaml").is_file() else None
 
 
 def _parse_value(text: str) -> Any:
@@ -52,8 +61,9 @@ def _parse_value(text: str) -> Any:
     return yaml.safe_load(text)
 
 
-def build_driver(driver_spec: str | None, overrides: Sequence[str], config_dir: Path) -> Any:
-    """Instantiate the driver described by ``--driver`` / ``driver=<name>`` and overrides."""
+def build_driver(driver_spec: str | None, overrides: Sequence[str], config_dir: Path | None) -> Any:
+    """Instantiate the driver described by ``--driver`` / ``driver=<name>`` and overrides
+    (``config_dir``: the Hydra config root that ``driver=<name>`` needs; None: there is none)."""
     from hydra.utils import instantiate
     from omegaconf import DictConfig, OmegaConf
 
@@ -63,7 +73,7 @@ def build_driver(driver_spec: str | None, overrides: Sequence[str], config_dir: 
         raise InvalidArgument("give exactly one of driver=<name> or --driver <target|file.yaml>")
     if len(group) > 1:
         raise InvalidArgument(f"several driver=<name> given: {group}")
-    primary = (config_dir / "config.yaml").is_file()
+    primary = config_dir is not None and (config_dir / "config.yaml").is_file()
     for item in rest:
         if "=" not in item:
             raise InvalidArgument(f"override {item!r}: write <key>=<value>")
@@ -76,6 +86,8 @@ def build_driver(driver_spec: str | None, overrides: Sequence[str], config_dir: 
         from hydra import compose, initialize_config_dir
 
         name = group[0].split("=", 1)[1]
+        if config_dir is None:
+            raise InvalidArgument(f"driver={name}: no config folder; pass --config-dir DIR (or use autoscope-serve)")
         if not (config_dir / "driver" / f"{name}.yaml").is_file():
             raise InvalidArgument(
                 f"driver={name}: no {config_dir / 'driver' / (name + '.yaml')}; pass --config-dir or another name"
@@ -105,12 +117,15 @@ def build_driver(driver_spec: str | None, overrides: Sequence[str], config_dir: 
     return instantiate(node)
 
 
-def _safety_limits(config_dir: Path, name: str) -> Any:
+def _safety_limits(config_dir: Path | None, name: str) -> Any:
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
     from drivers.safety import SafetyLimits
 
+    if config_dir is None:
+        raise InvalidArgument(f"--safety {name}: no config folder; pass --config-dir DIR (or use autoscope-serve) "
+                              "or --no-safety")
     path = config_dir / "safety" / f"{name}.yaml"
     if not path.is_file():
         raise InvalidArgument(f"--safety {name}: no {path}")
@@ -124,7 +139,8 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="autoscope-serve", description="Serve an autoscope driver over Pyro5.")
     p.add_argument("overrides", nargs="*", help="driver=<name> and driver.<key>=<value> overrides")
     p.add_argument("--driver", default=None, help="dotted class path or a .yaml config with _target_")
-    p.add_argument("--config-dir", type=Path, default=DEFAULT_CONFIG_DIR, help="Hydra config root")
+    p.add_argument("--config-dir", type=Path, default=None,
+                   help="Hydra config root (default: the shipped configs, conf/)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
     p.add_argument("--port", type=int, default=0, help="TCP port (0 picks a free one)")
     p.add_argument("--protocol", choices=("autoscope", "array-server"), default="autoscope")
@@ -146,9 +162,17 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the process exit status."""
+def main(argv: Sequence[str] | None = None, *, config_dir: Path | None = None) -> int:
+    """Entry point; returns the process exit status.
+
+    Args:
+        argv: the command line after the program name (None: ``sys.argv[1:]``).
+        config_dir: the config folder when ``--config-dir`` is not given (``autoscope-serve`` passes
+            the shipped configs); None: the repository's ``conf/`` (:func:`repository_config_dir`).
+    """
     args = _parser().parse_args(argv)
+    if args.config_dir is None:
+        args.config_dir = config_dir or repository_config_dir()
     secret = os.environ.get(args.secret_env) or None
     driver: Any = None
     try:

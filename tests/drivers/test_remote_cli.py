@@ -63,3 +63,30 @@ def test_main_reports_start_up_failures_with_exit_status_2(config_dir, capsys):
     assert main(["driver=fake", "--config-dir", str(config_dir), "--host", "0.0.0.0", "--no-safety"]) == 2
     assert "secret" in capsys.readouterr().err
     assert main(["driver=fake", "--config-dir", str(config_dir), "--safety", "missing"]) == 2
+
+
+def test_the_config_folder_comes_from_the_entry_point(config_dir, capsys, monkeypatch):
+    """drivers.remote.serve imports nothing from agent: the config folder is main's argument
+    (autoscope-serve = agent.serve:main gives the shipped conf/), --config-dir still wins."""
+    import tomllib
+    from pathlib import Path
+
+    import drivers.remote.serve as serve
+    from agent.confdir import CONF_DIR
+    from agent.serve import main as autoscope_serve
+
+    pyproject = tomllib.loads((Path(__file__).resolve().parents[2] / "pyproject.toml").read_text())
+    assert pyproject["project"]["scripts"]["autoscope-serve"] == "agent.serve:main"
+    assert autoscope_serve(["driver=absent"]) == 2
+    assert str(CONF_DIR / "driver" / "absent.yaml") in capsys.readouterr().err
+    assert main(["driver=absent"], config_dir=config_dir) == 2
+    assert str(config_dir / "driver" / "absent.yaml") in capsys.readouterr().err
+    assert main(["driver=absent", "--config-dir", str(config_dir)], config_dir=CONF_DIR) == 2
+    assert str(config_dir / "driver" / "absent.yaml") in capsys.readouterr().err
+    # `python -m drivers.remote.serve` in a checkout: the repository's conf/; without one it asks for it
+    assert (serve.repository_config_dir() / "driver" / "emulator.yaml").is_file()
+    monkeypatch.setattr(serve, "repository_config_dir", lambda: None)
+    assert main(["driver=fake"]) == 2
+    assert "--config-dir" in capsys.readouterr().err
+    assert main(["--driver", "drivers.remote.testing.FakeDriver"]) == 2  # its safety limits need one
+    assert "--config-dir" in capsys.readouterr().err
