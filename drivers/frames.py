@@ -169,6 +169,8 @@ class Capabilities:
         max_exposure_s: longest single exposure.
         verbs: optional verbs on top of the core protocol (``"acquire_points"``, ``"move_stage"``).
         backend: human-readable name.
+        intensity_units: units of each spectrometer's values, e.g. ``{"PFM": "pm"}``; a detector not
+            named here gives ``"counts"`` (:meth:`intensity_units_of`).
     """
 
     detectors: tuple[str, ...]
@@ -177,3 +179,8 @@ class Capabilities:
     max_exposure_s: float
     verbs: tuple[str, ...] = ()
     backend: str = ""
+    intensity_units: Mapping[str, str] = field(default_factory=dict)
+
+    def intensity_units_of(self, detector: str) -> str:
+        """Units of ``detector``'s values (``"counts"`` unless the backend declares others)."""
+        return str(self.intensity_units.get(detector, "counts"))

@@ -27,6 +27,10 @@ Evaluation: :func:`evaluate` (many spectra), :func:`evaluate_one` (one spectrum,
 only places a reward is called; they check the value (:class:`InvalidRewardValue`) and give ``(n,)``
 for a scalar reward, ``(n, k)`` for a vector one (:mod:`rewards.evaluate`).
 
+What a reward declares (:mod:`rewards.protocol`, defaults on :class:`RewardBase`): ``name``,
+``windows`` (the spectral windows it reads, axis units) and ``value_units(axis_units,
+intensity_units)``; plots shade the windows and label colour bars with the name and units.
+
 Plugging in your own reward
 ---------------------------
 Write a function ``myfun(spectrum, axis, **settings) -> float`` in an importable module and point a
@@ -38,6 +42,8 @@ config at it with ``_partial_: true``, so Hydra binds the settings and the loop 
     _partial_: true
     threshold_eV: 1.5          # any keyword settings of myfun
 
+A plain function gets the protocol's defaults (:func:`as_reward` wraps it in :class:`FunctionReward`:
+its name, no windows, no units); derive :class:`RewardBase` to declare them.
 ``conf/reward/custom_example.yaml`` does exactly this for :func:`rewards.examples.peak_to_background`.
 Without Hydra, :func:`load_callable` ``("mypkg.mymod.myfun", threshold_eV=1.5)`` does the same.
 Call :func:`check_spectrum` at the top of the function (or wrap it, ``_target_: rewards.Checked``
@@ -60,7 +66,7 @@ from .evaluate import evaluate, evaluate_at, evaluate_one, first_objective
 from .kpfm import ContactPotential
 from .loading import load_callable
 from .loops import CoerciveBias, Imprint, LoopArea, LoopHeight, despike
-from .protocol import Reward
+from .protocol import FunctionReward, Reward, RewardBase, Window, as_reward, integral_units
 from .validation import ascending, check_spectrum
 from .windows import integrate_window
 
@@ -74,6 +80,7 @@ __all__ = [
     "EdgeRatio",
     "ElementFraction",
     "EmptySpectrum",
+    "FunctionReward",
     "Imprint",
     "InvalidRewardConfig",
     "InvalidRewardValue",
@@ -83,12 +90,15 @@ __all__ = [
     "PeakPosition",
     "PeakRatio",
     "Reward",
+    "RewardBase",
     "RewardError",
     "Scaled",
     "Vector",
+    "Window",
     "WindowOutsideAxis",
     "WrongAxis",
     "centre_of_mass_px",
+    "as_reward",
     "ascending",
     "check_spectrum",
     "despike",
@@ -96,6 +106,7 @@ __all__ = [
     "evaluate_at",
     "evaluate_one",
     "first_objective",
+    "integral_units",
     "integrate_window",
     "load_callable",
 ]

@@ -17,6 +17,7 @@ import numpy as np
 from ._config import choice, positive, units_arg
 from ._repr import format_repr
 from .errors import EmptySpectrum, RewardError, WindowOutsideAxis
+from .protocol import RewardBase, Window, integral_units
 from .validation import ascending, check_spectrum
 from .windows import clip_window, integrate_window, parse_window, value_at, window_mask
 
@@ -54,7 +55,7 @@ def band_integral(
     return float(total)
 
 
-class BandIntensity:
+class BandIntensity(RewardBase):
     """Integrated intensity in one window: ``reward(spectrum (n,), axis) -> float``.
 
     Args:
@@ -70,6 +71,13 @@ class BandIntensity:
         self.background = choice(background, _BACKGROUNDS, "background", "BandIntensity")
         self.units = units_arg(units, "BandIntensity")
 
+    @property
+    def windows(self) -> tuple[Window, ...]:
+        return (self.window_eV,)
+
+    def value_units(self, axis_units: str, intensity_units: str) -> str:
+        return integral_units(axis_units, intensity_units)
+
     def __call__(self, spectrum: np.ndarray, axis: Any) -> float:
         x, y = ascending(*check_spectrum(spectrum, axis, self.units, "BandIntensity"), "BandIntensity")
         return band_integral(x, y, self.window_eV, self.background, "window_eV", "BandIntensity", self.units)
@@ -80,7 +88,7 @@ class BandIntensity:
         )
 
 
-class PeakRatio:
+class PeakRatio(RewardBase):
     """Band A / band B: ``reward(spectrum (n,), axis) -> float`` (dimensionless).
 
     Args:
@@ -104,6 +112,13 @@ class PeakRatio:
         self.window_b = parse_window(window_b, "window_b", "PeakRatio")
         self.background = choice(background, _BACKGROUNDS, "background", "PeakRatio")
         self.units = units_arg(units, "PeakRatio")
+
+    @property
+    def windows(self) -> tuple[Window, ...]:
+        return (self.window_a, self.window_b)
+
+    def value_units(self, axis_units: str, intensity_units: str) -> str:
+        return "ratio"
 
     def __call__(self, spectrum: np.ndarray, axis: Any) -> float:
         x, y = ascending(*check_spectrum(spectrum, axis, self.units, "PeakRatio"), "PeakRatio")
@@ -138,7 +153,7 @@ def _parabola_vertex(x0: float, x1: float, x2: float, y0: float, y1: float, y2: 
     return float(x1 - 0.5 * num / den)
 
 
-class PeakPosition:
+class PeakPosition(RewardBase):
     """Axis value of the peak inside a window: ``reward(spectrum (n,), axis) -> float`` (axis units).
 
     Args:
@@ -173,6 +188,13 @@ class PeakPosition:
         self.units = units_arg(units, "PeakPosition")
         self.method = choice(method, ("centroid", "max", "gauss"), "method", "PeakPosition")
         self.min_snr = None if min_snr is None else positive(min_snr, "min_snr", "PeakPosition", allow_zero=True)
+
+    @property
+    def windows(self) -> tuple[Window, ...]:
+        return (self.window,)
+
+    def value_units(self, axis_units: str, intensity_units: str) -> str:
+        return axis_units
 
     def __call__(self, spectrum: np.ndarray, axis: Any) -> float:
         owner = "PeakPosition"

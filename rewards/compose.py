@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from .errors import InvalidRewardConfig, RewardError
+from .protocol import RewardBase, Window, as_reward
 from .validation import check_spectrum
 
 __all__ = ["Negate", "Scaled", "Checked", "Vector"]
@@ -22,13 +23,31 @@ __all__ = ["Negate", "Scaled", "Checked", "Vector"]
 RewardFn = Callable[[np.ndarray, Any], float]
 
 
-def _callable(reward: Any, owner: str) -> RewardFn:
+def _callable(reward: Any, owner: str) -> RewardBase:
+    """The inner reward as a :class:`RewardBase` (a bare function gets the protocol's defaults)."""
     if not callable(reward):
         raise InvalidRewardConfig(
             f"{owner}.reward must be a callable reward(spectrum, axis), got {type(reward).__name__}; in a "
             "config give it a _target_ (and _partial_: true for a plain function)"
         )
-    return reward
+    return as_reward(reward)
+
+
+class _Wrapper(RewardBase):
+    """A combinator over one reward: reads the same windows, keeps its value units (by default)."""
+
+    reward: RewardBase
+
+    @property
+    def name(self) -> str:
+        return f"{type(self).__name__}({self.reward.name})"
+
+    @property
+    def windows(self) -> tuple[Window, ...]:
+        return self.reward.windows
+
+    def value_units(self, axis_units: str, intensity_units: str) -> str:
+        return self.reward.value_units(axis_units, intensity_units)
 
 
 def _scalar(value: Any, owner: str, reward: Any) -> float:
@@ -39,7 +58,7 @@ def _scalar(value: Any, owner: str, reward: Any) -> float:
     return out
 
 
-class Negate:
+class Negate(_Wrapper):
     """``-reward(spectrum, axis)``: turns a quantity to minimise into one the loop maximises."""
 
     def __init__(self, reward: RewardFn) -> None:
@@ -52,7 +71,7 @@ class Negate:
         return f"Negate({self.reward!r})"
 
 
-class Scaled:
+class Scaled(_Wrapper):
     """``factor * reward(spectrum, axis) + offset`` (e.g. unit changes, or weights when summing by hand).
 
     Args:
@@ -79,7 +98,7 @@ class Scaled:
         return f"Scaled({self.reward!r}, factor={self.factor!r}, offset={self.offset!r})"
 
 
-class Checked:
+class Checked(_Wrapper):
     """Give any callable (a user function) the error contract of the built-in rewards.
 
     Before the call the spectrum and axis go through :func:`rewards.validation.check_spectrum`
@@ -107,7 +126,7 @@ class Checked:
         return f"Checked({self.reward!r}, units={self.units!r})"
 
 
-class Vector:
+class Vector(RewardBase):
     """Several rewards at once: ``reward(spectrum, axis) -> (k,) float64`` (for multi-objective use).
 
     Any inner error propagates (the measurement fails as a whole).
@@ -122,6 +141,20 @@ class Vector:
         self.rewards = [_callable(r, "Vector") for r in rewards]
         if not self.rewards:
             raise InvalidRewardConfig("Vector.rewards must hold at least one reward")
+
+    @property
+    def name(self) -> str:
+        return f"Vector({', '.join(r.name for r in self.rewards)})"
+
+    @property
+    def windows(self) -> tuple[Window, ...]:
+        """Every inner reward's windows, in output order (repeats dropped)."""
+        return tuple(dict.fromkeys(w for r in self.rewards for w in r.windows))
+
+    def value_units(self, axis_units: str, intensity_units: str) -> str:
+        """The inner rewards' units, ``"; "``-joined in output order (once when all are the same)."""
+        units = [r.value_units(axis_units, intensity_units) for r in self.rewards]
+        return units[0] if len(set(units)) == 1 else "; ".join(units)
 
     def __call__(self, spectrum: np.ndarray, axis: Any) -> np.ndarray:
         return np.array([_scalar(r(spectrum, axis), "Vector", r) for r in self.rewards], dtype=np.float64)

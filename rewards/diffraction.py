@@ -33,6 +33,7 @@ import numpy as np
 from ._config import choice, positive, units_arg
 from ._repr import format_repr
 from .errors import EmptySpectrum, InvalidRewardConfig, WrongAxis
+from .protocol import RewardBase
 from .validation import check_spectrum
 
 __all__ = ["CoMShift", "centre_of_mass_px", "COM_COMPONENTS"]
@@ -83,7 +84,7 @@ def _centre_arg(value: Any) -> tuple[float, float] | None:
     return items[0], items[1]
 
 
-class CoMShift:
+class CoMShift(RewardBase):
     """Centre-of-mass shift of a flattened diffraction pattern: ``reward(pattern (n,), axis) ->
     float`` (mrad). See the module docstring for the formula and the calibration lookup.
 
@@ -114,6 +115,9 @@ class CoMShift:
                               else positive(k_mrad_per_px, "k_mrad_per_px", "CoMShift"))
         self.centre_px = _centre_arg(centre_px)
         self.units = units_arg(units, "CoMShift")
+
+    def value_units(self, axis_units: str, intensity_units: str) -> str:
+        return "mrad"
 
     def _shape(self, n: int, axis: Any) -> tuple[int, int]:
         shape = self.pattern_shape

@@ -33,6 +33,7 @@ import numpy as np
 from ._config import choice, positive, units_arg
 from ._repr import format_repr
 from .errors import EmptySpectrum, InvalidRewardConfig, WindowOutsideAxis
+from .protocol import RewardBase, Window
 from .validation import ascending, check_spectrum
 from .windows import clip_window, integrate_window
 
@@ -95,7 +96,7 @@ def _as_list(value: Any, field: str) -> list[str]:
     return items
 
 
-class ElementFraction:
+class ElementFraction(RewardBase):
     """Net line counts of the numerator elements over those of the denominator elements.
 
     ``reward(spectrum (n,) counts per channel, axis in keV) -> float`` (dimensionless; in [0, 1]
@@ -180,6 +181,14 @@ class ElementFraction:
             if width is None:
                 width = self.width_fwhm * detector_fwhm_keV(energy, self.resolution_MnKa_eV)
             self._lines[element] = (line, energy, width)
+
+    @property
+    def windows(self) -> tuple[Window, ...]:
+        """The line windows (keV), in the order of :meth:`line_windows_keV`."""
+        return tuple(self.line_windows_keV().values())
+
+    def value_units(self, axis_units: str, intensity_units: str) -> str:
+        return "fraction"
 
     def line_windows_keV(self) -> dict[str, tuple[float, float]]:
         """``{"Fe_Ka": (lo, hi), ...}``: the line windows this reward integrates (keV)."""

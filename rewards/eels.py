@@ -18,6 +18,7 @@ import numpy as np
 from ._config import positive, units_arg
 from ._repr import format_repr
 from .errors import EmptySpectrum, InvalidRewardConfig, RewardError, WindowOutsideAxis
+from .protocol import RewardBase, Window, integral_units
 from .validation import ascending, check_spectrum
 from .windows import clip_window, integrate_window, parse_window, window_mask
 
@@ -38,7 +39,7 @@ def fit_power_law(energy_eV: np.ndarray, counts: np.ndarray) -> tuple[float, flo
     return float(np.exp(intercept)), float(-slope)
 
 
-class EdgeIntensity:
+class EdgeIntensity(RewardBase):
     """Background-subtracted intensity of one core-loss edge: ``reward(spectrum (n,), axis) -> float``.
 
     Args:
@@ -76,6 +77,14 @@ class EdgeIntensity:
                 f"{owner}.pre_edge_eV={list(self.pre_edge_eV)} must end at or below edge_onset_eV="
                 f"{self.edge_onset_eV:g}; the background fit must not include the edge"
             )
+
+    @property
+    def windows(self) -> tuple[Window, ...]:
+        """The pre-edge fit window, then the integration window ``[onset, onset + width]``."""
+        return (self.pre_edge_eV, (self.edge_onset_eV, self.edge_onset_eV + self.integration_width_eV))
+
+    def value_units(self, axis_units: str, intensity_units: str) -> str:
+        return integral_units(axis_units, intensity_units)
 
     def __call__(self, spectrum: np.ndarray, axis: Any) -> float:
         owner = "EdgeIntensity"
@@ -130,7 +139,7 @@ def _edge(value: Any, field: str, units: str) -> EdgeIntensity:
     return EdgeIntensity(value["edge_onset_eV"], value["pre_edge_eV"], value["integration_width_eV"], units)
 
 
-class EdgeRatio:
+class EdgeRatio(RewardBase):
     """Edge A / edge B, each an :class:`EdgeIntensity`: ``reward(spectrum (n,), axis) -> float``.
 
     Args:
@@ -148,6 +157,13 @@ class EdgeRatio:
         self.units = units_arg(units, "EdgeRatio")
         self.edge_a = _edge(edge_a, "edge_a", self.units)
         self.edge_b = _edge(edge_b, "edge_b", self.units)
+
+    @property
+    def windows(self) -> tuple[Window, ...]:
+        return self.edge_a.windows + self.edge_b.windows
+
+    def value_units(self, axis_units: str, intensity_units: str) -> str:
+        return "ratio"
 
     def __call__(self, spectrum: np.ndarray, axis: Any) -> float:
         a = self.edge_a(spectrum, axis)

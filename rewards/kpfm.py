@@ -15,6 +15,7 @@ import numpy as np
 from ._config import positive, units_arg
 from ._repr import format_repr
 from .errors import RewardError, WindowOutsideAxis
+from .protocol import RewardBase, Window
 from .validation import check_spectrum
 from .windows import parse_window, window_mask
 
@@ -42,7 +43,7 @@ def fit_parabola(bias_V: np.ndarray, df: np.ndarray) -> tuple[float, float, floa
     return float(a), float(centre + scale * u0), float(p0 - p1**2 / (4.0 * p2))
 
 
-class ContactPotential:
+class ContactPotential(RewardBase):
     """Vertex ``V0`` of ``df(V) = a (V - V0)**2 + c``: ``reward(df (n,), bias axis) -> float`` (V).
 
     Args:
@@ -65,6 +66,13 @@ class ContactPotential:
         self.units = units_arg(units, owner)
         self.fit_window_V = None if fit_window_V is None else parse_window(fit_window_V, "fit_window_V", owner)
         self.min_curvature = positive(min_curvature, "min_curvature", "ContactPotential", allow_zero=True)
+
+    @property
+    def windows(self) -> tuple[Window, ...]:
+        return () if self.fit_window_V is None else (self.fit_window_V,)
+
+    def value_units(self, axis_units: str, intensity_units: str) -> str:
+        return axis_units
 
     def __call__(self, spectrum: np.ndarray, axis: Any) -> float:
         owner = "ContactPotential"

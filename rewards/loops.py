@@ -25,6 +25,7 @@ import numpy as np
 from ._config import choice, odd_window, positive, units_arg
 from ._repr import format_repr
 from .errors import InvalidRewardConfig, RewardError, WrongAxis
+from .protocol import RewardBase, integral_units
 from .validation import check_spectrum
 
 __all__ = [
@@ -137,7 +138,7 @@ def coercive_biases(bias_V: np.ndarray, response: np.ndarray) -> tuple[float, fl
     return out[0], out[1]
 
 
-class _LoopReward:
+class _LoopReward(RewardBase):
     """Shared validation + optional despiking of a loop: ``(bias_V (n,), response (n,))``."""
 
     _name = "Loop"
@@ -192,6 +193,10 @@ class LoopArea(_LoopReward):
         return float(0.5 * abs(np.dot(v, np.roll(r, -1)) - np.dot(np.roll(v, -1), r)))
 
 
+    def value_units(self, axis_units: str, intensity_units: str) -> str:
+        return integral_units(axis_units, intensity_units)
+
+
 class LoopHeight(_LoopReward):
     """Loop height: ``reward(response (n,), bias axis in V) -> float`` (response units, >= 0).
 
@@ -231,6 +236,9 @@ class LoopHeight(_LoopReward):
     def _params(self) -> dict[str, Any]:
         return {"at_zero_bias": self.at_zero_bias, **super()._params()}
 
+    def value_units(self, axis_units: str, intensity_units: str) -> str:
+        return intensity_units
+
 
 class CoerciveBias(_LoopReward):
     """Coercive bias: ``reward(response (n,), bias axis in V) -> float`` (V).
@@ -267,6 +275,9 @@ class CoerciveBias(_LoopReward):
     def _params(self) -> dict[str, Any]:
         return {"which": self.which, **super()._params()}
 
+    def value_units(self, axis_units: str, intensity_units: str) -> str:
+        return axis_units
+
 
 class Imprint(_LoopReward):
     """Imprint ``(V+ + V-) / 2``: ``reward(response (n,), bias axis in V) -> float`` (V).
@@ -279,3 +290,6 @@ class Imprint(_LoopReward):
     def __call__(self, spectrum: np.ndarray, axis: Any) -> float:
         v_plus, v_minus = coercive_biases(*self._loop(spectrum, axis))
         return 0.5 * (v_plus + v_minus)
+
+    def value_units(self, axis_units: str, intensity_units: str) -> str:
+        return axis_units

@@ -8,6 +8,7 @@ from typing import Any
 
 from ..candidates import CandidateSet
 from ..control import ControlError
+from ..reward_info import SWITCH_EVENT
 from .decider import Decider
 from .labels import label_learners
 from .measurer import Measurer
@@ -53,6 +54,7 @@ class Switchboard:
                 self.decider.switch_policy(obj)
             else:
                 self.measurer.reward = obj
+                self.store.event(SWITCH_EVENT, **self.measurer.describe_reward().to_event())
                 self._rescore()
 
     def _rescore(self) -> None:

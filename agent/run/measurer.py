@@ -18,14 +18,23 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from drivers.errors import Aborted, ConnectionLost, InstrumentError, InvalidArgument, SafetyInterlock, Timeout
+from drivers.errors import (
+    Aborted,
+    ConnectionLost,
+    DriverError,
+    InstrumentError,
+    InvalidArgument,
+    SafetyInterlock,
+    Timeout,
+)
 from drivers.frames import Axis, Frame
 from drivers.protocol import Driver
-from rewards import evaluate_one
+from rewards import RewardBase, as_reward, evaluate_one
 from rewards.errors import RewardError
 
 from ..candidates import CandidateSet
 from ..record import StepRow
+from ..reward_info import RewardInfo, reward_info
 from ..settings import ExperimentSettings
 from .decision import Decision
 from .state import LoopState, StopFlag
@@ -110,6 +119,27 @@ class Measurer:
         self.signal_axis: Axis | None = None
         #: the overview frame probe positions refer to (a new one after every drift check)
         self.probe_frame_id = ""
+
+    @property
+    def reward(self) -> RewardBase:
+        return self._reward
+
+    @reward.setter
+    def reward(self, reward: Reward) -> None:
+        # the one place a reward is taken (construction and mid-run switch): a bare function gets the
+        # protocol's declared defaults here, so nothing downstream probes the object
+        self._reward = as_reward(reward)
+
+    def describe_reward(self) -> RewardInfo:
+        """The reward's name, value units and windows for this instrument's spectra (the axis and
+        intensity units of ``settings.detector`` from the driver's capabilities)."""
+        try:
+            caps = self.driver.capabilities()
+        except DriverError as err:
+            log.warning("the driver declares no capabilities (%s): the reward's units assume counts", err)
+            return reward_info(self.reward, "", "counts")
+        detector = self.settings.detector
+        return reward_info(self.reward, str(caps.signal_units.get(detector, "")), caps.intensity_units_of(detector))
 
     # ---------------------------------------------------------------- instrument calls
     def retry(self, what: str, call: Callable[[], T]) -> T:

@@ -57,7 +57,7 @@ class Opener:
         self.store.save_overview(overview)
         self._build_candidates(overview)
         assert self.candidates is not None
-        self.store.create(overview, self.candidates)
+        self.store.create(overview, self.candidates, self.measurer.describe_reward())
         self._start_design()
 
     def resume(self) -> None:
@@ -87,7 +87,7 @@ class Opener:
         check_overview(self.settings, overview)
         self._build_candidates(overview)
         assert self.candidates is not None
-        restored = self.store.reopen(check, overview, self.candidates)
+        restored = self.store.reopen(check, overview, self.candidates, self.measurer.describe_reward())
         self.measurer.signal_axis = self.store.recorded_signal_axis(check)
         self._start_design()  # same seed -> same design
         loop = restored.loop

@@ -35,6 +35,7 @@ from ..consistency import StoreCheck, check_store, repair_store
 from ..journal import Journal
 from ..metrics import write_metrics_csv
 from ..record import Record, RecordError, StepRow
+from ..reward_info import RewardInfo
 from ..runfiles import axis_from_record, load_overview, save_overview
 from ..runlock import RunLock
 from .state import LoopState
@@ -129,9 +130,12 @@ class RunStore:
     def load_overview(self) -> Frame:
         return load_overview(self.out_dir / "overview.npz")
 
-    def create(self, overview: Frame, candidates: CandidateSet) -> None:
-        """Open a new record (with :attr:`truth`) and journal; every record event is journaled first."""
-        self.record = Record.create(self.out_dir / "record.h5", overview, candidates, self.config_yaml, self.truth)
+    def create(self, overview: Frame, candidates: CandidateSet, reward: RewardInfo) -> None:
+        """Open a new record (with :attr:`truth` and the ``reward``'s description) and journal; every
+        record event is journaled first."""
+        self.record = Record.create(self.out_dir / "record.h5", overview, candidates, self.config_yaml, self.truth,
+                                    reward_name=reward.name, reward_units=reward.units,
+                                    reward_windows=reward.windows)
         self.journal = Journal(self.out_dir / "journal.jsonl")
         self.record.journal = self.journal
 
@@ -142,10 +146,11 @@ class RunStore:
             log.warning("%s", note)
         return check
 
-    def reopen(self, check: StoreCheck, overview: Frame, candidates: CandidateSet) -> Restored:
+    def reopen(self, check: StoreCheck, overview: Frame, candidates: CandidateSet, reward: RewardInfo) -> Restored:
         """Complete or rebuild the record from the journal, reopen both, and return the checkpoint."""
         record, repairs = repair_store(check, lambda: Record.create(
-            self.out_dir / "record.h5", overview, candidates, self.config_yaml, self.truth))
+            self.out_dir / "record.h5", overview, candidates, self.config_yaml, self.truth,
+            reward_name=reward.name, reward_units=reward.units, reward_windows=reward.windows))
         for note in repairs:
             log.warning("%s", note)
         self.record = record

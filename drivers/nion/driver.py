@@ -255,6 +255,7 @@ class NionDriver:
             max_exposure_s=self.max_exposure_s,
             verbs=("state", "move_stage"),
             backend="nion-usim" if self.simulator else "nion-swift",
+            intensity_units={"EELS": "counts"},
         )
 
     def state(self) -> dict[str, Any]:

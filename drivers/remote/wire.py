@@ -221,6 +221,7 @@ def capabilities_to_wire(caps: Capabilities) -> dict[str, Any]:
         "max_exposure_s": float(caps.max_exposure_s),
         "verbs": list(caps.verbs),
         "backend": str(caps.backend),
+        "intensity_units": {str(k): str(v) for k, v in caps.intensity_units.items()},
     }
 
 
@@ -232,4 +233,5 @@ def capabilities_from_wire(message: Mapping[str, Any]) -> Capabilities:
         max_exposure_s=float(_need(message, "max_exposure_s", "capabilities")),
         verbs=tuple(str(v) for v in message.get("verbs", ())),
         backend=str(message.get("backend", "")),
+        intensity_units={str(k): str(v) for k, v in message.get("intensity_units", {}).items()},
     )

@@ -304,6 +304,7 @@ class SafeDriver:
                 max_exposure_s=min(caps.max_exposure_s, self.limits.max_exposure_s),
                 verbs=verbs,
                 backend=f"safe({caps.backend})",
+                intensity_units=dict(caps.intensity_units),
             )
             entry.result = {"backend": result.backend}
             return result

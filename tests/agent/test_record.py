@@ -318,14 +318,17 @@ def test_record_is_read_100_times_during_a_300_step_run_and_after_kill_9_then_ex
     assert len(rows) == 300 and rows[-1]["n_measured"] == 300
 
 
-def test_reward_name_and_units_default_to_the_configured_reward(tmp_path):
+def test_reward_name_units_and_windows_are_stored_as_given(tmp_path):
+    """The record states the built reward's own description (agent.reward_info), not the config's."""
     from agent.record_reader import read_run
 
     ov, cand = _setup(tmp_path)
     cfg = "reward:\n  _target_: rewards.BandIntensity\n  window_eV: [1.0, 2.0]\n  units: eV\n"
-    Record.create(tmp_path / "record.h5", ov, cand, cfg).close()
+    Record.create(tmp_path / "record.h5", ov, cand, cfg, reward_name="BandIntensity", reward_units="counts eV",
+                  reward_windows=((1.0, 2.0),)).close()
     data = read_run(tmp_path)
-    assert (data.reward_name, data.reward_units) == ("BandIntensity", "spectrum units x eV")
+    assert (data.reward_name, data.reward_units, data.reward_windows) == ("BandIntensity", "counts eV",
+                                                                          "[[1.0, 2.0]]")
 
 
 def test_every_run_writes_metrics_csv_from_its_record(tmp_path):
