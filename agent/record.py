@@ -5,30 +5,7 @@ The file is written in HDF5 SWMR mode (single writer, multiple readers): a viewe
 appends, and right after a kill. Every dataset is created, chunked and resizable, before SWMR starts;
 strings are fixed-length (variable-length strings live in a heap that SWMR readers cannot follow).
 
-Layout 2 of ``record.h5`` (``units`` on every dataset; ``""`` for labels and counters)::
-
-    /                      @NX_class=NXroot @default=entry @version=2 @closed_cleanly @config (YAML)
-                           @software_version @git_revision @start_time (ISO 8601 UTC) @creator
-                           @reward_name @reward_units
-    /overview/image        (ny, nx) float32 the structure image; @frame_id @axes (JSON) @metadata
-    /overview/y, /x        (ny,), (nx,) float64 pixel centres; @units @offset @scale
-    /candidates/yx_px      (n, 2) int64 overview pixel of each candidate
-    /candidates/yx_m       (n, 2) float64 position (overview calibration units, @units)
-    /candidates/truth      (n,) float64 noise-free reward (emulator / denoised replay only)
-    /steps/<field>         (m, ...) one row per measurement, see ``STEP_FIELDS`` / ``STEP_UNITS``
-    /steps/spectrum        (m, n_signal) float64 the measured spectra (n_signal set by the first one)
-    /steps/signal_axis     (n_signal,) float64 the spectra's axis; @units @long_name @offset @scale
-                           (offset/scale NaN when the axis is not uniform); /steps@signal_axis (JSON)
-    /steps/objectives      (m, k) float64 every objective of a vector reward (k = 0 for a scalar one,
-                           removed at a clean close: HyperSpy's NeXus reader fails on empty datasets)
-    /events                (k,) fixed-length UTF-8 JSON texts (faults, health, interventions); a text
-    /events_continued      longer than one row continues on the next row where this (k,) uint8 is 1
-    /maps/<name>           (rows, cols) latest per-candidate maps (mean, std, truth, gate, ...)
-    /map_slots/<name>      the maps in ``MAP_SLOTS``, made (NaN) before SWMR; linked into /maps when written
-    /entry                 NXentry @default=spectra: NeXus views of the same datasets (hard links)
-    /entry/spectra         NXdata @signal=spectrum @axes=[measurement, signal_axis]
-    /entry/overview        NXdata @signal=image @axes=[y, x]
-    /entry/maps            NXdata @signal=mean @axes=[y, x] (after the first ``write_maps``)
+The tree of layout 2 (what is where, with units) is in :mod:`agent.record_layout`, which makes it.
 
 Under SWMR a reader may see one dataset a row ahead of another (sizes reach the disk in no fixed
 order): take ``len(record)`` (:func:`agent.record_layout.n_complete_rows`) rows. A plain (non-SWMR)
@@ -46,6 +23,7 @@ import json
 import os
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,6 +49,7 @@ from .record_layout import (
     fixed_utf8,
     git_revision,
     layout_of,
+    link_nexus_map,
     make_objectives,
     n_complete_rows,
     open_read,
@@ -80,6 +59,7 @@ from .record_layout import (
     software_version,
     write_layout,
 )
+from .reward_info import windows_json
 from .strictjson import dumps_strict
 
 __all__ = ["Record", "StepRow", "RecordError", "RECORD_VERSION", "STEP_FIELDS", "STEP_UNITS",
@@ -149,26 +129,28 @@ class Record:
         *,
         reward_name: str = "",
         reward_units: str = "",
+        reward_windows: Sequence[tuple[float, float]] = (),
     ) -> Record:
         """Start a new record (SWMR from the start); refuses to overwrite an existing file.
 
-        ``reward_name``/``reward_units`` label the reward, prediction and truth datasets (default:
-        from the configured reward, ``agent.reward_info.reward_info``).
+        ``reward_name``/``reward_units`` label the reward, prediction and truth datasets and
+        ``reward_windows`` (axis units) is stored as ``@reward_windows``: the built reward's own
+        description (``agent.reward_info.reward_info``; the run store passes it).
         """
         path = Path(path)
         if path.exists():
             raise RecordError(f"{path} exists: a run directory is never overwritten; choose a new one")
-        if not reward_name:
-            reward_name, reward_units = _reward_from_config(config_yaml)
         cand_attrs = dict(grid_shape=candidates.grid_shape, window=candidates.window,
                           stride=candidates.stride, margin=candidates.margin)
         return cls._create(path, overview, np.asarray(candidates.yx_px), np.asarray(candidates.yx_m),
-                           cand_attrs, config_yaml, truth, reward_name, reward_units)
+                           cand_attrs, config_yaml, truth, reward_name, reward_units,
+                           reward_windows=windows_json(reward_windows))
 
     @classmethod
     def _create(cls, path: Path, overview: Frame, yx_px: np.ndarray, yx_m: np.ndarray,
                 cand_attrs: dict[str, Any], config_yaml: str, truth: np.ndarray | None,
-                reward_name: str, reward_units: str, start_time: str | None = None) -> Record:
+                reward_name: str, reward_units: str, start_time: str | None = None,
+                reward_windows: str | None = None) -> Record:
         # No HDF5 file lock (a second process may read), the newest format (needed by SWMR).
         # Written under a temporary name and renamed once in SWMR mode: a reader never meets a
         # half-made file, nor one open for writing without SWMR.
@@ -177,7 +159,7 @@ class Record:
         try:
             start = start_time or _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
             write_layout(h5, overview, yx_px, yx_m, cand_attrs, config_yaml, truth, reward_name,
-                          reward_units, start)
+                          reward_units, start, reward_windows)
             h5.flush()
             h5.swmr_mode = True
             os.replace(tmp, path)
@@ -328,7 +310,7 @@ class Record:
                 arr = np.asarray(arr)
                 if name not in g and name in slots and slots[name].shape == arr.shape:
                     g[name] = slots[name]  # made before SWMR started: readers never meet it half-made
-                    self._link_map(name, g[name])
+                    link_nexus_map(self._h5, name, g[name])
                 if name in g and g[name].shape == arr.shape and (
                         g[name].dtype == arr.dtype or g[name].dtype.kind == arr.dtype.kind == "f"):
                     g[name][...] = arr  # in place (a float32 map into a float64 slot is cast)
@@ -337,33 +319,12 @@ class Record:
                     del g[name]
                 ds = g.create_dataset(name, data=arr)
                 ds.attrs["units"] = np.bytes_(self._map_units(name).encode())
-                self._link_map(name, ds)
+                link_nexus_map(self._h5, name, ds)
             self._h5.flush()
 
     def _map_units(self, name: str) -> str:
         reward_units = str(self._h5.attrs.get("reward_units", ""))
         return reward_units if name in ("mean", "std", "truth") else ""
-
-    def _link_map(self, name: str, ds: h5py.Dataset) -> None:
-        """The map in the NeXus view /entry/maps (NXdata over the candidate grid, axes in metres)."""
-        if "entry" not in self._h5:
-            return
-        e = self._h5["entry"]
-        if "maps" not in e:
-            g = e.create_group("maps")
-            rows, cols = (int(v) for v in self._h5["candidates"].attrs["grid_shape"])
-            yx = self._h5["candidates/yx_m"][...].reshape(rows, cols, 2)
-            units = np.bytes_(str(self._h5["candidates"].attrs.get("units", "")).encode())
-            g.create_dataset("y", data=yx[:, 0, 0]).attrs["units"] = units
-            g.create_dataset("x", data=yx[0, :, 1]).attrs["units"] = units
-            g.attrs.update(NX_class=np.bytes_(b"NXdata"), signal=np.bytes_(name.encode()),
-                           axes=np.array([b"y", b"x"]), y_indices=0, x_indices=1)
-        g = e["maps"]
-        if name in g:
-            del g[name]
-        g[name] = ds
-        if name == "mean":
-            g.attrs["signal"] = np.bytes_(b"mean")
 
     def close(self) -> None:
         if self._h5.id.valid:
@@ -424,23 +385,6 @@ class Record:
     def h5(self) -> h5py.File:
         """The open file, for readers that need more than the helpers give."""
         return self._h5
-
-
-def _reward_from_config(config_yaml: str) -> tuple[str, str]:
-    """(name, value units) of the configured reward (``agent.reward_info.reward_info``); ("", "") if none."""
-    import yaml
-
-    from .reward_info import reward_info
-
-    try:
-        config = yaml.safe_load(config_yaml) if config_yaml else None
-    except yaml.YAMLError:
-        return "", ""
-    node = config.get("reward") if isinstance(config, dict) else None
-    if not isinstance(node, dict):
-        return "", ""
-    info = reward_info(node)
-    return info.name, info.units
 
 
 def _migrate_layout1(path: Path) -> None:

@@ -1,9 +1,34 @@
 """What is where in ``record.h5`` (layout 2), and how to open one to read.
 
 :func:`write_layout` makes every group, dataset and attribute of a new record before SWMR starts
-(see :mod:`agent.record` for the tree); :func:`open_read` opens a record of either layout whether
-its writer is running, was killed, or closed it; :func:`n_complete_rows` and
+(the writer is :class:`agent.record.Record`); :func:`open_read` opens a record of either layout
+whether its writer is running, was killed, or closed it; :func:`n_complete_rows` and
 :func:`read_event_texts` read what a live writer may have half-flushed.
+
+Layout 2 of ``record.h5`` (``units`` on every dataset; ``""`` for labels and counters)::
+
+    /                      @NX_class=NXroot @default=entry @version=2 @closed_cleanly @config (YAML)
+                           @software_version @git_revision @start_time (ISO 8601 UTC) @creator
+                           @reward_name @reward_units @reward_windows (JSON [[lo, hi], ...], axis units)
+    /overview/image        (ny, nx) float32 the structure image; @frame_id @axes (JSON) @metadata
+    /overview/y, /x        (ny,), (nx,) float64 pixel centres; @units @offset @scale
+    /candidates/yx_px      (n, 2) int64 overview pixel of each candidate
+    /candidates/yx_m       (n, 2) float64 position (overview calibration units, @units)
+    /candidates/truth      (n,) float64 noise-free reward (emulator / denoised replay only)
+    /steps/<field>         (m, ...) one row per measurement, see ``STEP_FIELDS`` / ``STEP_UNITS``
+    /steps/spectrum        (m, n_signal) float64 the measured spectra (n_signal set by the first one)
+    /steps/signal_axis     (n_signal,) float64 the spectra's axis; @units @long_name @offset @scale
+                           (offset/scale NaN when the axis is not uniform); /steps@signal_axis (JSON)
+    /steps/objectives      (m, k) float64 every objective of a vector reward (k = 0 for a scalar one,
+                           removed at a clean close: HyperSpy's NeXus reader fails on empty datasets)
+    /events                (k,) fixed-length UTF-8 JSON texts (faults, health, interventions); a text
+    /events_continued      longer than one row continues on the next row where this (k,) uint8 is 1
+    /maps/<name>           (rows, cols) latest per-candidate maps (mean, std, truth, gate, ...)
+    /map_slots/<name>      the maps in ``MAP_SLOTS``, made (NaN) before SWMR; linked into /maps when written
+    /entry                 NXentry @default=spectra: NeXus views of the same datasets (hard links)
+    /entry/spectra         NXdata @signal=spectrum @axes=[measurement, signal_axis]
+    /entry/overview        NXdata @signal=image @axes=[y, x]
+    /entry/maps            NXdata @signal=mean @axes=[y, x] (after the first ``write_maps``)
 """
 
 from __future__ import annotations
@@ -23,8 +48,8 @@ from drivers.frames import Axis, Frame
 
 __all__ = ["RECORD_VERSION", "READABLE_VERSIONS", "EVENT_BYTES", "MAP_SLOTS", "STEP_FIELDS", "STEP_UNITS",
            "software_version", "git_revision", "fixed_utf8", "write_layout", "make_objectives", "n_complete_rows",
-           "read_event_texts", "open_read", "layout_of", "axis_from_dict", "read_overview", "read_signal_axis",
-           "as_text"]
+           "read_event_texts", "open_read", "layout_of", "link_nexus_map", "axis_from_dict", "read_overview",
+           "read_signal_axis", "as_text"]
 
 
 RECORD_VERSION = 2
@@ -123,7 +148,7 @@ def make_objectives(steps: h5py.Group, n_rows: int, reward_units: str) -> h5py.D
 
 def write_layout(h5: h5py.File, overview: Frame, yx_px: np.ndarray, yx_m: np.ndarray,
                   cand_attrs: dict[str, Any], config_yaml: str, truth: np.ndarray | None,
-                  reward_name: str, reward_units: str, start_time: str) -> None:
+                  reward_name: str, reward_units: str, start_time: str, reward_windows: str | None = None) -> None:
     """Every group, dataset and attribute of layout 2, empty where rows will go (before SWMR)."""
     pos_units = overview.axes[0].units
     h5.attrs.update(NX_class="NXroot", default="entry", creator="autoscope", version=RECORD_VERSION,
@@ -131,6 +156,8 @@ def write_layout(h5: h5py.File, overview: Frame, yx_px: np.ndarray, yx_m: np.nda
                     git_revision=git_revision(), start_time=start_time, reward_name=reward_name,
                     reward_units=reward_units, HDF5_Version=h5py.version.hdf5_version,
                     h5py_version=h5py.version.version)
+    if reward_windows is not None:  # JSON [[lo, hi], ...]; absent only in a record migrated from layout 1
+        h5.attrs["reward_windows"] = reward_windows
     g = h5.create_group("overview")
     img = g.create_dataset("image", data=np.asarray(overview.data, dtype=np.float32))
     img.attrs["units"] = "counts"
@@ -210,6 +237,28 @@ def read_signal_axis(h5: h5py.File) -> Axis | None:
     """The spectra's axis (``/steps@signal_axis``, either layout); None before the first spectrum."""
     raw = h5["steps"].attrs.get("signal_axis")
     return axis_from_dict(json.loads(as_text(raw))) if raw is not None else None
+
+
+def link_nexus_map(h5: h5py.File, name: str, ds: h5py.Dataset) -> None:
+    """The map in the NeXus view /entry/maps (NXdata over the candidate grid, axes in metres)."""
+    if "entry" not in h5:
+        return
+    e = h5["entry"]
+    if "maps" not in e:
+        g = e.create_group("maps")
+        rows, cols = (int(v) for v in h5["candidates"].attrs["grid_shape"])
+        yx = h5["candidates/yx_m"][...].reshape(rows, cols, 2)
+        units = np.bytes_(str(h5["candidates"].attrs.get("units", "")).encode())
+        g.create_dataset("y", data=yx[:, 0, 0]).attrs["units"] = units
+        g.create_dataset("x", data=yx[0, :, 1]).attrs["units"] = units
+        g.attrs.update(NX_class=np.bytes_(b"NXdata"), signal=np.bytes_(name.encode()),
+                       axes=np.array([b"y", b"x"]), y_indices=0, x_indices=1)
+    g = e["maps"]
+    if name in g:
+        del g[name]
+    g[name] = ds
+    if name == "mean":
+        g.attrs["signal"] = np.bytes_(b"mean")
 
 
 def n_complete_rows(h5: h5py.File) -> int:

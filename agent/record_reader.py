@@ -41,6 +41,8 @@ class RunData:
         candidates_yx_m, candidates_yx_px: ``(n, 2)``. grid_shape: ``(rows, cols)``.
         truth: ``(n,)`` noise-free reward where the driver has one, else None.
         reward_name, reward_units: what the reward is (``""`` when the run did not say).
+        reward_windows: ``@reward_windows`` JSON ``[[lo, hi], ...]`` (axis units); None for a record
+            written before it existed (``agent.reward_info.recorded_reward_info`` reads them all).
         config_yaml / config: the resolved configuration. software_version, git_revision,
             start_time (ISO 8601, UTC): what made the run and when (``""`` for layout 1).
     """
@@ -61,6 +63,7 @@ class RunData:
     truth: np.ndarray | None
     reward_name: str = ""
     reward_units: str = ""
+    reward_windows: str | None = None
     config_yaml: str = ""
     config: dict[str, Any] = field(default_factory=dict)
     software_version: str = ""
@@ -125,7 +128,9 @@ def read_record(rec: Record) -> RunData:
         candidates_yx_px=np.asarray(c["yx_px"][...], dtype=np.int64),
         grid_shape=(int(c.attrs["grid_shape"][0]), int(c.attrs["grid_shape"][1])),
         truth=rec.truth, reward_name=as_text(h5.attrs.get("reward_name", "")),
-        reward_units=as_text(h5.attrs.get("reward_units", "")), config_yaml=config_yaml,
+        reward_units=as_text(h5.attrs.get("reward_units", "")),
+        reward_windows=as_text(h5.attrs["reward_windows"]) if "reward_windows" in h5.attrs else None,
+        config_yaml=config_yaml,
         config=parse_config(config_yaml, rec.path), software_version=as_text(h5.attrs.get("software_version", "")),
         git_revision=as_text(h5.attrs.get("git_revision", "")), start_time=as_text(h5.attrs.get("start_time", "")),
     )

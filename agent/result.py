@@ -23,19 +23,17 @@ from drivers.frames import Axis, Frame
 
 from .record import Record, RecordError
 from .record_reader import RunData, parse_config, read_record, read_run
-from .reward_info import RewardInfo, reward_info
+from .reward_info import RewardInfo, recorded_reward_info
 
-__all__ = ["RewardInfo", "RunResult", "reward_info"]
+__all__ = ["RewardInfo", "RunResult"]
 
 
-def _reward(data: RunData, config: dict[str, Any], renamed: bool = False) -> RewardInfo:
-    """The reward's description: name and value units as the record states them (``@reward_name``,
-    ``@reward_units``: the reward at the start), else and after a switch from the config; windows
-    from the config."""
-    info = reward_info(config.get("reward"))
-    if renamed:
-        return info
-    return RewardInfo(data.reward_name or info.name, data.reward_units or info.units, info.axis_units, info.windows)
+def _reward(data: RunData, config: dict[str, Any], switched: bool) -> RewardInfo:
+    """The reward's description as the record states it (``@reward_*`` at the start, the last
+    ``reward_switched`` event after a mid-run switch: :func:`agent.reward_info.recorded_reward_info`);
+    a record from before both is described from the final reward's config node."""
+    return recorded_reward_info(data.reward_name, data.reward_units, data.reward_windows, data.events,
+                                data.axis_units, config.get("reward"), legacy_switched=switched)
 
 
 def _final_truth(start: np.ndarray | None, final_map: np.ndarray | None) -> np.ndarray | None:
@@ -163,7 +161,7 @@ class RunResult:
             truth=_final_truth(data.truth, data.maps.get("truth")),
             maps=data.maps,
             events=data.events,
-            reward=_reward(data, config, renamed=bool(switches)),
+            reward=_reward(data, config, switched=bool(switches)),
             wall_time_s=wall_time_s,
         )
 

@@ -13,7 +13,8 @@ import pytest
 import agent
 from agent import report
 from agent.plots import PLOT_NAMES, plot_run, shared_limits
-from agent.result import RunResult, reward_info
+from agent.result import RunResult
+from agent.reward_info import legacy_reward_info
 from agent.summary import summarise
 
 _SMALL = ("experiment.steps=8", "experiment.n_init=4", "experiment.progress=false", "experiment.plots=false",
@@ -68,6 +69,14 @@ def test_report_of_a_multirun_folder_finds_every_run(runs, tmp_path):
     assert report.find_runs([root]) == sorted(runs)
     assert report.main([str(root), "--out", str(tmp_path / "multi.html")]) == 0
     assert "Comparison of 3 runs" in (tmp_path / "multi.html").read_text()
+
+
+def test_report_out_may_name_a_folder(runs, tmp_path):
+    # `autoscope-report RUN RUN --out /tmp/rep` writes /tmp/rep/report.html (a file named "rep" before)
+    assert report.main([str(runs[0]), str(runs[1]), "--out", str(tmp_path / "rep")]) == 0
+    assert "Comparison of 2 runs" in (tmp_path / "rep" / "report.html").read_text()
+    (tmp_path / "there").mkdir()
+    assert report.write_report([runs[0]], tmp_path / "there") == tmp_path / "there" / "report.html"
 
 
 def test_report_process_never_imports_torch_nor_a_driver(runs, tmp_path):
@@ -133,7 +142,10 @@ def test_comparison_auc_carries_the_last_value_forward(runs):
     assert figs.auc_top1 == pytest.approx(float(np.mean(figs.curve)))  # 8 of 8 steps taken
 
 
-def test_reward_info_reads_windows_and_wrappers():
+def test_a_legacy_record_s_reward_info_reads_windows_and_wrappers_from_the_config():
+    # records written before the rewards declared name/units/windows (e.g. /tmp/base) are described
+    # from their reward's config node
+    reward_info = legacy_reward_info
     info = reward_info({"_target_": "rewards.Negate", "reward": {"_target_": "rewards.bands.PeakRatio",
                         "window_a": [1, 2], "window_b": [3, 4], "units": "eV"}})
     assert info.name == "Negate(PeakRatio)" and info.windows == ((1.0, 2.0), (3.0, 4.0))
