@@ -11,17 +11,14 @@ import numpy as np
 
 from drivers.frames import Axis, Frame
 
-from .record import Record, RecordError, axis_from_dict
+from .record import Record, RecordError
 
 __all__ = ["save_overview", "load_overview", "axis_from_record"]
 
 
 def axis_from_record(record: Record) -> Axis | None:
     """The signal axis stored with the first spectrum of a record (None before any spectrum)."""
-    raw = record.h5["steps"].attrs.get("signal_axis")
-    if raw is None:
-        return None
-    return axis_from_dict(json.loads(raw))
+    return record.signal_axis()
 
 
 def save_overview(path: Path, frame: Frame) -> None:
