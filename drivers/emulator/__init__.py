@@ -5,7 +5,9 @@ edges over a power-law background, :mod:`drivers.emulator.coreloss`).
 
 ``PlasmonEmulator`` implements :class:`drivers.Driver` and :class:`drivers.GroundTruth`; the sample
 types describe its specimen, the clocks its notion of time. ``PointProbeEmulator`` (and its
-electron-beam form ``ElectronProbeEmulator``) is the instrument life cycle every emulator shares.
+electron-beam form ``ElectronProbeEmulator``) is the instrument life cycle every emulator shares;
+``ScanSettings`` the sample, exposure, timing and overview settings they all take as flat keywords
+(``ScanKwargs``), each emulator with its own ``SCAN_DEFAULTS``.
 """
 
 from .base import ElectronProbeEmulator, PointProbeEmulator
@@ -14,6 +16,7 @@ from .coreloss import CoreLossEmulator
 from .driver import EDGE_BAND_EV, IMAGE_DETECTORS, SPECTROMETERS, PlasmonEmulator
 from .physics import EDGE_MODE_KINDS, Mode, SpectrumModel
 from .sample import PARTICLE_KINDS, Disk, Particle, Rod, Sample, Triangle
+from .scan import ScanKwargs, ScanSettings
 
 __all__ = [
     "Clock",
@@ -32,6 +35,8 @@ __all__ = [
     "Rod",
     "SPECTROMETERS",
     "Sample",
+    "ScanKwargs",
+    "ScanSettings",
     "SpectrumModel",
     "Triangle",
     "VirtualClock",

@@ -36,19 +36,20 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict
-from typing import Any, ClassVar
+from dataclasses import asdict, replace
+from typing import Any, ClassVar, Unpack
 
 import numpy as np
 
 from drivers.errors import Aborted, ConnectionLost, InvalidArgument, NotSupported, Timeout
 from drivers.frames import Axis, Capabilities, Frame, ProbeState
 
-from .clock import CLOCK_KINDS, make_clock
+from .clock import make_clock
 from .physics import E_CHARGE_C
 from .sample import as_points
+from .scan import ScanKwargs, ScanSettings
 from .seeding import seeded_rng
-from .validation import integer, pair, positive, shape
+from .validation import pair, positive, shape
 
 __all__ = ["A2_PER_M2", "ElectronProbeEmulator", "PointProbeEmulator", "gaussian_sigma_px"]
 
@@ -59,71 +60,47 @@ class PointProbeEmulator:
     """Instrument life cycle of an emulated point-probe microscope (see the module docstring).
 
     Args:
-        seed: seed of the sample and of all noise (int >= 0).
-        sample_extent_m: side of the square sample; also the largest field of view.
-        default_exposure_s: exposure used by the ground-truth helpers when none is given.
-        max_exposure_s: longest single exposure; longer ones are refused.
-        readout_s: readout time added to each spectrum.
-        settle_s: probe settling time added to each ``set_probe``.
-        overview_fov_m: default overview field of view (``None``: the sample extent).
-        overview_shape_px: default overview shape, an int (square) or (ny, nx).
-        overview_dwell_s: default overview pixel dwell time.
-        max_dwell_s: longest pixel dwell time accepted.
-        line_flyback_s: scan flyback time per overview line.
-        max_overview_px: largest overview side accepted (pixels).
-        clock: ``"virtual"`` or ``"real"``.
-        drift_m_per_s: (y, x) sample drift velocity (metres per second of clock time).
+        **scan: the :class:`drivers.emulator.ScanSettings` keywords (``seed``,
+            ``sample_extent_m``, exposure limits, readout and settle times, overview defaults,
+            ``clock``, ``drift_m_per_s``); what is left out comes from :attr:`SCAN_DEFAULTS`.
+            Each becomes an attribute of the same name, cleaned (``overview_fov_m`` resolved to
+            the sample extent when ``None``; ``clock`` is kept as :attr:`clock_kind`); the whole
+            set is :attr:`scan`.
     """
 
+    SCAN_DEFAULTS: ClassVar[ScanSettings] = ScanSettings()
+    """The emulator's own defaults of the scan keywords (a subclass sets its instrument's)."""
     backend: str = "emulator"
     image_detectors: tuple[str, ...] = ()
     spectrometers: tuple[str, ...] = ()
     signal_units: ClassVar[Mapping[str, str]] = {}
     """Units of each spectrometer's signal axis (``Capabilities.signal_units``)."""
+    intensity_units: ClassVar[Mapping[str, str]] = {}
+    """Units of each spectrometer's values (``Capabilities.intensity_units``; ``"counts"`` if not named)."""
     capability_verbs: ClassVar[tuple[str, ...]] = ()
     """Optional verbs on top of the core protocol (``Capabilities.verbs``)."""
     _axis: Axis
     """Signal axis of every spectrum (set by the subclass)."""
 
-    def __init__(
-        self,
-        seed: int,
-        sample_extent_m: float,
-        default_exposure_s: float,
-        max_exposure_s: float,
-        readout_s: float,
-        settle_s: float,
-        overview_fov_m: float | None,
-        overview_shape_px: int | Sequence[int],
-        overview_dwell_s: float,
-        max_dwell_s: float,
-        line_flyback_s: float,
-        max_overview_px: int,
-        clock: str,
-        drift_m_per_s: Sequence[float],
-    ) -> None:
-        self.seed = integer("seed", seed, 0, 2**63 - 1)
-        self.sample_extent_m = positive("sample_extent_m", sample_extent_m, unit=" m")
-        self.max_exposure_s = positive("max_exposure_s", max_exposure_s, unit=" s")
-        self.default_exposure_s = positive("default_exposure_s", default_exposure_s,
-                                           maximum=self.max_exposure_s, unit=" s")
-        self.readout_s = positive("readout_s", readout_s, allow_zero=True, unit=" s")
-        self.settle_s = positive("settle_s", settle_s, allow_zero=True, unit=" s")
-        self.max_dwell_s = positive("max_dwell_s", max_dwell_s, unit=" s")
-        self.overview_dwell_s = positive("overview_dwell_s", overview_dwell_s,
-                                         maximum=self.max_dwell_s, unit=" s")
-        self.line_flyback_s = positive("line_flyback_s", line_flyback_s, allow_zero=True,
-                                       unit=" s")
-        self.max_overview_px = integer("max_overview_px", max_overview_px, 2, 16384)
-        self.overview_shape_px = shape("overview_shape_px", overview_shape_px,
-                                       self.max_overview_px)
-        self.overview_fov_m = (self.sample_extent_m if overview_fov_m is None else positive(
-            "overview_fov_m", overview_fov_m, maximum=self.sample_extent_m, unit=" m"))
-        if clock not in CLOCK_KINDS:
-            raise InvalidArgument(f"clock={clock!r} is not known; use one of {list(CLOCK_KINDS)}")
-        self.clock_kind = clock
-        self.drift_m_per_s = pair("drift_m_per_s", drift_m_per_s)
-        self._clock = make_clock(clock)
+    def __init__(self, **scan: Unpack[ScanKwargs]) -> None:
+        # the flat keywords may be ints, lists or OmegaConf lists: ScanSettings cleans them
+        settings = replace(self.SCAN_DEFAULTS, **scan)  # type: ignore[arg-type]
+        self.scan = settings
+        self.seed = settings.seed
+        self.sample_extent_m = settings.sample_extent_m
+        self.default_exposure_s = settings.default_exposure_s
+        self.max_exposure_s = settings.max_exposure_s
+        self.readout_s = settings.readout_s
+        self.settle_s = settings.settle_s
+        self.overview_fov_m = settings.fov_m
+        self.overview_shape_px = settings.overview_shape_px
+        self.overview_dwell_s = settings.overview_dwell_s
+        self.max_dwell_s = settings.max_dwell_s
+        self.line_flyback_s = settings.line_flyback_s
+        self.max_overview_px = settings.max_overview_px
+        self.clock_kind = settings.clock
+        self.drift_m_per_s = settings.drift_m_per_s
+        self._clock = make_clock(settings.clock)
         self._abort = threading.Event()
         self._lock = threading.Lock()
         self._frames: dict[str, tuple[float, tuple[int, int]]] = {}
@@ -256,6 +233,7 @@ class PointProbeEmulator:
             max_exposure_s=self.max_exposure_s,
             verbs=self.capability_verbs,
             backend=f"{self.backend} ({type(self).__name__} seed={self.seed})",
+            intensity_units=dict(self.intensity_units),
         )
 
     def set_probe(
@@ -526,9 +504,9 @@ class ElectronProbeEmulator(PointProbeEmulator):
         probe_fwhm_m: probe diameter, in (0, 20e-9] m (overview blur and the dose area).
     """
 
-    def __init__(self, *args: Any, beam_current_A: float, high_tension_V: float,
-                 probe_fwhm_m: float, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, *, beam_current_A: float, high_tension_V: float, probe_fwhm_m: float,
+                 **scan: Unpack[ScanKwargs]) -> None:
+        super().__init__(**scan)
         self.beam_current_A = positive("beam_current_A", beam_current_A, maximum=1e-6, unit=" A")
         self.high_tension_V = positive("high_tension_V", high_tension_V, maximum=1e6, unit=" V")
         if self.high_tension_V < 1e3:

@@ -191,10 +191,11 @@ class CoreLossEmulator(PlasmonEmulator):
             when exspy is missing) or ``"builtin"``.
         energy_offset_eV, dispersion_eV, n_channels, zlp_fwhm_eV: the core-loss axis (defaults
             200 eV, 0.5 eV/channel, 640 channels: 200-519.5 eV) and the energy resolution.
-        **options: every other argument of :class:`PlasmonEmulator`.
+        **options: every other keyword of :class:`PlasmonEmulator` (``seed``, the sample, the beam
+            and the :class:`drivers.emulator.ScanSettings` keywords).
     """
 
-    def __init__(self, seed: int = 0, energy_offset_eV: float = 200.0, dispersion_eV: float = 0.5,
+    def __init__(self, *, energy_offset_eV: float = 200.0, dispersion_eV: float = 0.5,
                  n_channels: int = 640, zlp_fwhm_eV: float = 1.0, background_power: float = 3.0,
                  edge_database: str = "exspy", **options: Any) -> None:
         power = float(background_power)
@@ -210,7 +211,7 @@ class CoreLossEmulator(PlasmonEmulator):
             raise InvalidArgument(f"energy_offset_eV={energy_offset_eV!r} must be > 0 for a core-loss axis")
         self.background_power = power
         self.edge_database = edge_database
-        super().__init__(seed=seed, energy_offset_eV=energy_offset_eV, dispersion_eV=dispersion_eV,
+        super().__init__(energy_offset_eV=energy_offset_eV, dispersion_eV=dispersion_eV,
                          n_channels=n_channels, zlp_fwhm_eV=zlp_fwhm_eV, **options)
 
     def __repr__(self) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Unpack
 
 import numpy as np
 from scipy.ndimage import gaussian_filter
@@ -15,6 +15,7 @@ from drivers.frames import Axis, Frame
 from .base import ElectronProbeEmulator
 from .physics import E_CHARGE_C, Mode, SpectrumModel, detector_probability
 from .sample import NM, PARTICLE_KINDS, Sample, as_points
+from .scan import ScanKwargs, ScanSettings
 from .seeding import seeded_rng
 from .validation import finite, integer, positive
 
@@ -63,9 +64,7 @@ class PlasmonEmulator(ElectronProbeEmulator):
     ``ConnectionLost``; ``close()`` itself may be called again, and the ground-truth helpers
     (``expected_spectrum``, ``expected_spectra``, ``mode_summary``) keep working for scoring.
 
-    Args:
-        seed: seed of the sample and of all noise (int >= 0).
-        sample_extent_m: side of the square sample; also the largest field of view.
+    Args (keyword only):
         n_particles: number of particles (at least one of each kind first).
         particle_kinds: shapes to draw, a subset of ``("disk", "rod", "triangle")``.
         min_gap_m: smallest outline-to-outline distance between particles.
@@ -77,30 +76,23 @@ class PlasmonEmulator(ElectronProbeEmulator):
         dispersion_eV: energy per channel.
         n_channels: spectrum length.
         zlp_fwhm_eV: zero-loss peak width (energy resolution).
-        default_exposure_s: exposure used by the ground-truth helpers when none is given.
-        max_exposure_s: longest single exposure; longer ones are refused.
-        readout_s: spectrometer readout time added to each spectrum.
-        settle_s: probe settling time added to each ``set_probe``.
-        overview_fov_m: default overview field of view (``None``: the sample extent).
-        overview_shape_px: default overview shape, an int (square) or (ny, nx).
-        overview_dwell_s: default overview pixel dwell time.
-        max_dwell_s: longest pixel dwell time accepted.
-        line_flyback_s: scan flyback time per overview line.
-        max_overview_px: largest overview side accepted (pixels).
-        clock: ``"virtual"`` or ``"real"``.
-        drift_m_per_s: (y, x) sample drift velocity; everything the beam sees is shifted by
-            ``drift_m_per_s * time_s`` (the agent's drift guardian registers and corrects it).
+        **scan: ``seed`` (of the sample and of all noise), ``sample_extent_m`` (50 nm to 5 um) and
+            the other :class:`drivers.emulator.ScanSettings` keywords (exposure limits, spectrometer
+            ``readout_s``, ``settle_s``, overview defaults, ``clock``, ``drift_m_per_s``: everything
+            the beam sees is shifted by ``drift_m_per_s * time_s``, which the agent's drift guardian
+            registers and corrects); defaults in :attr:`SCAN_DEFAULTS` (the ScanSettings defaults).
     """
 
+    SCAN_DEFAULTS = ScanSettings()
     image_detectors = IMAGE_DETECTORS
     spectrometers = SPECTROMETERS
     signal_units = {"EELS": "eV"}
+    intensity_units = {"EELS": "counts"}
     capability_verbs = ("state", "expected_spectrum", "expected_spectra", "mode_summary")
 
     def __init__(
         self,
-        seed: int = 0,
-        sample_extent_m: float = 200e-9,
+        *,
         n_particles: int = 12,
         particle_kinds: Sequence[str] = PARTICLE_KINDS,
         min_gap_m: float = 6e-9,
@@ -112,27 +104,13 @@ class PlasmonEmulator(ElectronProbeEmulator):
         dispersion_eV: float = 0.004,
         n_channels: int = 1024,
         zlp_fwhm_eV: float = 0.15,
-        default_exposure_s: float = 0.05,
-        max_exposure_s: float = 10.0,
-        readout_s: float = 0.005,
-        settle_s: float = 0.001,
-        overview_fov_m: float | None = None,
-        overview_shape_px: int | Sequence[int] = 256,
-        overview_dwell_s: float = 4e-6,
-        max_dwell_s: float = 1e-3,
-        line_flyback_s: float = 20e-6,
-        max_overview_px: int = 4096,
-        clock: str = "virtual",
-        drift_m_per_s: Sequence[float] = (0.0, 0.0),
+        **scan: Unpack[ScanKwargs],
     ) -> None:
-        super().__init__(seed, sample_extent_m, default_exposure_s, max_exposure_s, readout_s,
-                         settle_s, overview_fov_m, overview_shape_px, overview_dwell_s,
-                         max_dwell_s, line_flyback_s, max_overview_px, clock, drift_m_per_s,
-                         beam_current_A=beam_current_A, high_tension_V=high_tension_V,
-                         probe_fwhm_m=probe_fwhm_m)
+        super().__init__(beam_current_A=beam_current_A, high_tension_V=high_tension_V,
+                         probe_fwhm_m=probe_fwhm_m, **scan)
         if not 50 * NM <= self.sample_extent_m <= 5e-6:
             raise InvalidArgument(
-                f"sample_extent_m={sample_extent_m!r} must lie in [5e-8, 5e-6] m (50 nm to 5 um)")
+                f"sample_extent_m={self.sample_extent_m!r} must lie in [5e-8, 5e-6] m (50 nm to 5 um)")
         self.n_particles = integer("n_particles", n_particles, 0, 500)
         try:
             kinds = tuple(str(k) for k in particle_kinds)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Unpack
 
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
 from drivers.emulator.base import ElectronProbeEmulator, gaussian_sigma_px
 from drivers.emulator.sample import as_points
+from drivers.emulator.scan import ScanKwargs, ScanSettings
 from drivers.emulator.seeding import seeded_rng
 from drivers.emulator.validation import integer, pair, positive
 from drivers.errors import InvalidArgument
@@ -63,9 +64,7 @@ class FourDSTEMEmulator(ElectronProbeEmulator):
     **Clock and dose** as :class:`drivers.emulator.PlasmonEmulator`: ``dose_e = beam_current_A *
     beam-on time / e``; spot doses per probe area ``pi (probe_fwhm_m / 2)^2`` in e/A^2.
 
-    Args:
-        seed: seed of the specimen and of all noise (int >= 0).
-        sample_extent_m: side of the square sample; also the largest field of view.
+    Args (keyword only):
         n_particles: number of particles.
         materials: particle materials, a subset of :data:`drivers.fourd.MATERIALS`.
         particle_radius_m: [lo, hi] range of the particles' long semi-axis.
@@ -79,31 +78,25 @@ class FourDSTEMEmulator(ElectronProbeEmulator):
         halo_mrad: standard deviation of the diffuse halo per axis.
         pattern_px: camera side (pixels; the camera is square).
         k_mrad_per_px: camera pixel pitch.
-        default_exposure_s: exposure used by the ground-truth helpers when none is given.
-        max_exposure_s: longest single exposure (camera frame time); longer ones are refused.
-        readout_s: camera readout time added to each pattern.
-        settle_s: probe settling time added to each ``set_probe``.
-        overview_fov_m: default overview field of view (``None``: the sample extent).
-        overview_shape_px: default overview shape, an int (square) or (ny, nx).
-        overview_dwell_s: default overview pixel dwell time.
-        max_dwell_s: longest pixel dwell time accepted.
-        line_flyback_s: scan flyback time per overview line.
-        max_overview_px: largest overview side accepted (pixels).
-        clock: ``"virtual"`` or ``"real"``.
-        drift_m_per_s: (y, x) sample drift velocity.
+        **scan: ``seed`` (of the specimen and of all noise), ``sample_extent_m`` (20 nm to 5 um)
+            and the other :class:`drivers.emulator.ScanSettings` keywords; a fast camera's defaults
+            in :attr:`SCAN_DEFAULTS` (1 ms exposures, at most 1 s per frame; ``readout_s`` is the
+            camera readout per pattern; 0.1 ms probe settling; 10 us overview dwell).
     """
 
+    SCAN_DEFAULTS = ScanSettings(default_exposure_s=1e-3, max_exposure_s=1.0, readout_s=1e-4,
+                                 settle_s=1e-4, overview_dwell_s=1e-5)
     backend = "4dstem-emulator"
     image_detectors = FOURD_IMAGE_DETECTORS
     spectrometers = FOURD_CAMERAS
     signal_units = {"4D": "px"}
+    intensity_units = {"4D": "counts"}
     capability_verbs = ("state", "acquire_pattern", "expected_spectrum", "expected_pattern",
                         "expected_spectra", "deflection_mrad")
 
     def __init__(
         self,
-        seed: int = 0,
-        sample_extent_m: float = 200e-9,
+        *,
         n_particles: int = 12,
         materials: Sequence[str] = ("Au", "Ag", "Fe3O4", "SiO2"),
         particle_radius_m: Sequence[float] = (5e-9, 20e-9),
@@ -117,26 +110,12 @@ class FourDSTEMEmulator(ElectronProbeEmulator):
         halo_mrad: float = 3.0,
         pattern_px: int = 32,
         k_mrad_per_px: float = 1.0,
-        default_exposure_s: float = 1e-3,
-        max_exposure_s: float = 1.0,
-        readout_s: float = 1e-4,
-        settle_s: float = 1e-4,
-        overview_fov_m: float | None = None,
-        overview_shape_px: int | Sequence[int] = 256,
-        overview_dwell_s: float = 1e-5,
-        max_dwell_s: float = 1e-3,
-        line_flyback_s: float = 20e-6,
-        max_overview_px: int = 4096,
-        clock: str = "virtual",
-        drift_m_per_s: Sequence[float] = (0.0, 0.0),
+        **scan: Unpack[ScanKwargs],
     ) -> None:
-        super().__init__(seed, sample_extent_m, default_exposure_s, max_exposure_s, readout_s,
-                         settle_s, overview_fov_m, overview_shape_px, overview_dwell_s,
-                         max_dwell_s, line_flyback_s, max_overview_px, clock, drift_m_per_s,
-                         beam_current_A=beam_current_A, high_tension_V=high_tension_V,
-                         probe_fwhm_m=probe_fwhm_m)
+        super().__init__(beam_current_A=beam_current_A, high_tension_V=high_tension_V,
+                         probe_fwhm_m=probe_fwhm_m, **scan)
         if not 20e-9 <= self.sample_extent_m <= 5e-6:
-            raise InvalidArgument(f"sample_extent_m={sample_extent_m!r} must lie in [2e-8, 5e-6] m "
+            raise InvalidArgument(f"sample_extent_m={self.sample_extent_m!r} must lie in [2e-8, 5e-6] m "
                                   "(20 nm to 5 um)")
         self.n_particles = integer("n_particles", n_particles, 0, 500)
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Unpack
 
 import numpy as np
 from scipy.ndimage import gaussian_filter
@@ -12,6 +12,7 @@ from scipy.ndimage import gaussian_filter
 from drivers import validation
 from drivers.emulator.base import A2_PER_M2, PointProbeEmulator, gaussian_sigma_px
 from drivers.emulator.sample import as_points
+from drivers.emulator.scan import ScanKwargs, ScanSettings
 from drivers.emulator.seeding import seeded_rng
 from drivers.emulator.validation import finite, integer, positive
 from drivers.errors import InvalidArgument
@@ -82,9 +83,7 @@ class PFMEmulator(PointProbeEmulator):
     ``settle_s``, each overview ``ny * nx * dwell_s + ny * line_flyback_s``. There is no electron
     beam: every ``dose_e`` is 0 ("blanked" means the tip bias is off).
 
-    Args:
-        seed: seed of the domain pattern, the surface and all noise (int >= 0).
-        sample_extent_m: side of the square sample; also the largest field of view.
+    Args (keyword only):
         pattern: ``"random"`` (thresholded smooth random field) or ``"stripes"``.
         domain_size_m: mean domain width (random) or stripe width (stripes).
         up_fraction: area fraction of up domains, in (0, 1).
@@ -105,30 +104,26 @@ class PFMEmulator(PointProbeEmulator):
         resolution_m: tip resolution, FWHM of the overview blur.
         roughness_m: RMS surface roughness of the topography.
         height_noise_m_sqrt_s: topography noise density (m s^1/2).
-        default_exposure_s: loop time used by the ground-truth helpers when none is given.
-        max_exposure_s: longest loop time accepted.
-        readout_s: time between loops (tip lift, bias reset).
-        settle_s: tip settling time per ``set_probe``.
-        overview_fov_m: default overview field of view (``None``: the sample extent).
-        overview_shape_px: default overview shape, an int (square) or (ny, nx).
-        overview_dwell_s: default overview pixel dwell time.
-        max_dwell_s: longest pixel dwell time accepted.
-        line_flyback_s: retrace time per overview line.
-        max_overview_px: largest overview side accepted (pixels).
-        clock: ``"virtual"`` or ``"real"``.
-        drift_m_per_s: (y, x) sample drift velocity (thermal drift of the scanner).
+        **scan: ``seed`` (of the domain pattern, the surface and all noise), ``sample_extent_m``
+            (100 nm to 100 um) and the other :class:`drivers.emulator.ScanSettings` keywords; an
+            AFM's defaults in :attr:`SCAN_DEFAULTS` (1 s loops, at most 60 s; ``readout_s`` is the
+            time between loops: tip lift, bias reset; ``settle_s`` the tip settling; 1 ms overview
+            dwell, 10 ms line retrace; ``drift_m_per_s`` the scanner's thermal drift).
     """
 
+    SCAN_DEFAULTS = ScanSettings(sample_extent_m=2e-6, default_exposure_s=1.0, max_exposure_s=60.0,
+                                 readout_s=0.01, settle_s=0.05, overview_dwell_s=1e-3,
+                                 max_dwell_s=0.1, line_flyback_s=0.01)
     backend = "pfm-emulator"
     image_detectors = PFM_IMAGE_DETECTORS
     spectrometers = PFM_SPECTROMETERS
     signal_units = {"PFM": "V"}
+    intensity_units = {"PFM": "pm"}
     capability_verbs = ("state", "expected_spectrum", "expected_spectra", "loop_parameters")
 
     def __init__(
         self,
-        seed: int = 0,
-        sample_extent_m: float = 2e-6,
+        *,
         pattern: str = "random",
         domain_size_m: float = 250e-9,
         up_fraction: float = 0.5,
@@ -149,24 +144,11 @@ class PFMEmulator(PointProbeEmulator):
         resolution_m: float = 20e-9,
         roughness_m: float = 1e-9,
         height_noise_m_sqrt_s: float = 1e-11,
-        default_exposure_s: float = 1.0,
-        max_exposure_s: float = 60.0,
-        readout_s: float = 0.01,
-        settle_s: float = 0.05,
-        overview_fov_m: float | None = None,
-        overview_shape_px: int | Sequence[int] = 256,
-        overview_dwell_s: float = 1e-3,
-        max_dwell_s: float = 0.1,
-        line_flyback_s: float = 0.01,
-        max_overview_px: int = 4096,
-        clock: str = "virtual",
-        drift_m_per_s: Sequence[float] = (0.0, 0.0),
+        **scan: Unpack[ScanKwargs],
     ) -> None:
-        super().__init__(seed, sample_extent_m, default_exposure_s, max_exposure_s, readout_s,
-                         settle_s, overview_fov_m, overview_shape_px, overview_dwell_s,
-                         max_dwell_s, line_flyback_s, max_overview_px, clock, drift_m_per_s)
+        super().__init__(**scan)
         if not 100e-9 <= self.sample_extent_m <= 100e-6:
-            raise InvalidArgument(f"sample_extent_m={sample_extent_m!r} must lie in [1e-7, 1e-4] m "
+            raise InvalidArgument(f"sample_extent_m={self.sample_extent_m!r} must lie in [1e-7, 1e-4] m "
                                   "(100 nm to 100 um)")
         if pattern not in DOMAIN_KINDS:
             raise InvalidArgument(f"pattern={pattern!r} is not known; use one of {list(DOMAIN_KINDS)}")

@@ -36,26 +36,42 @@ def check_same_seed_same_data(make: Callable[[int], Any], seed: int, overview_ar
     return emulators, frames, spectra
 
 
+def keywords(cls: type) -> tuple[list[str], dict[str, Any]]:
+    """The emulator's own keywords in signature order (``**scan`` / ``**options`` left out) and
+    their defaults."""
+    params = inspect.signature(cls.__init__).parameters
+    own = {k: p.default for k, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
+    return list(own), own
+
+
 def check_driver_yaml(cls: type, name: str, target: str, seed: int) -> Any:
-    """``conf/driver/<name>.yaml`` targets ``target``, lists every argument of ``cls`` in
-    signature order with its default (``seed`` follows the run's ``${seed}``) and builds, both
-    under a root config and with an explicit ``seed`` override. Returns the emulator built with
-    ``seed``."""
+    """``conf/driver/<name>.yaml`` targets ``target`` and lists every keyword of ``cls`` once: its
+    own arguments in signature order with their defaults, and every
+    :class:`drivers.emulator.ScanSettings` field in field order whose values give exactly
+    ``cls.SCAN_DEFAULTS`` (``seed`` follows the run's ``${seed}``); it builds, both under a root
+    config and with an explicit ``seed`` override. Returns the emulator built with ``seed``."""
+    from dataclasses import fields, replace
+
     from hydra.utils import instantiate
+
+    from drivers.emulator import ScanSettings
 
     path = CONF / "driver" / f"{name}.yaml"
     plain = OmegaConf.to_container(OmegaConf.load(path))
     assert plain.pop("_target_") == target
-    params = inspect.signature(cls.__init__).parameters
-    assert list(plain) == [p for p in params if p != "self"]
+    own, defaults = keywords(cls)
+    scan = [f.name for f in fields(ScanSettings)]
+    assert sorted(plain) == sorted(own + scan)
+    assert [k for k in plain if k in own] == own and [k for k in plain if k in scan] == scan
     assert plain["seed"] == "${seed}"  # the sample follows the run's seed
-    for key, value in plain.items():
-        if key != "seed":
-            default = params[key].default
-            assert (list(default) if isinstance(default, tuple) else default) == value, key
+    for key in own:
+        default = defaults[key]
+        assert (list(default) if isinstance(default, tuple) else default) == plain[key], key
+    listed = ScanSettings(**{**{k: plain[k] for k in scan}, "seed": cls.SCAN_DEFAULTS.seed})
+    assert listed == cls.SCAN_DEFAULTS
     root = OmegaConf.create({"seed": seed, "driver": {"_target_": target, **plain}})
     em = instantiate(root.driver)
-    assert isinstance(em, cls) and em.seed == seed
+    assert isinstance(em, cls) and em.seed == seed and em.scan == replace(cls.SCAN_DEFAULTS, seed=seed)
     em = instantiate(OmegaConf.load(path), seed=seed)
     assert isinstance(em, cls) and em.seed == seed
     return em

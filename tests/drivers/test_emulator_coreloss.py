@@ -4,16 +4,17 @@ through the emulator's expected-spectrum path; `conf/driver/emulator_coreloss.ya
 
 from __future__ import annotations
 
-import inspect
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
 import pytest
+from emulator_checks import keywords
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from drivers import Driver, GroundTruth, InvalidArgument
-from drivers.emulator import CoreLossEmulator, PlasmonEmulator
+from drivers.emulator import CoreLossEmulator, PlasmonEmulator, ScanSettings
 from drivers.emulator.coreloss import BUILTIN_EDGES, edge
 from rewards import evaluate_at
 
@@ -37,9 +38,9 @@ def test_conf_builds_the_core_loss_emulator_with_the_runs_seed():
     cfg = OmegaConf.load(CONF / "driver" / "emulator_coreloss.yaml")
     plain = OmegaConf.to_container(cfg)
     assert plain.pop("_target_") == "drivers.emulator.CoreLossEmulator" and plain["seed"] == "${seed}"
-    own = [p for p in inspect.signature(CoreLossEmulator.__init__).parameters if p not in ("self", "options")]
-    shared = set(inspect.signature(PlasmonEmulator.__init__).parameters)
-    assert list(plain)[:len(own)] == own and set(plain) <= set(own) | shared
+    own, _ = keywords(CoreLossEmulator)
+    shared = set(keywords(PlasmonEmulator)[0]) | {f.name for f in fields(ScanSettings)}
+    assert list(plain)[1:len(own) + 1] == own and set(plain) <= set(own) | shared
     root = OmegaConf.create({"seed": 5, "driver": {**plain, "_target_": "drivers.emulator.CoreLossEmulator",
                                                    "edge_database": "builtin"}})
     driver = instantiate(root.driver)
