@@ -20,7 +20,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -28,7 +27,7 @@ import numpy as np
 
 from drivers.errors import DriverError
 from drivers.frames import Axis, Frame
-from drivers.protocol import Wrapper
+from drivers.protocol import Replay, Wrapper
 from drivers.truth import truth_source
 
 from .candidates import CandidateConfigError, _axis_counts
@@ -70,14 +69,12 @@ def driver_signal_axis(driver: Any) -> Axis | None:
     return axis if isinstance(axis, Axis) else None
 
 
-def _replay_driver(driver: Any) -> Any:
-    """The :class:`drivers.replay.ReplayDriver` inside ``driver``, or None (a run that replays has
-    loaded that module; no other run imports it)."""
-    module = sys.modules.get("drivers.replay.driver")
-    if module is None:
-        return None
-    for d in _inner_chain(driver):
-        if isinstance(d, module.ReplayDriver):
+def _replay_driver(driver: Any) -> Replay | None:
+    """The innermost :class:`drivers.protocol.Replay` in ``driver``'s chain (a wrapper that forwards
+    attributes, such as the fault injector, also looks like one: the replay itself answers), or None.
+    Imports nothing from :mod:`drivers.replay`."""
+    for d in reversed(list(_inner_chain(driver))):
+        if isinstance(d, Replay):
             return d
     return None
 

@@ -11,7 +11,7 @@ from .errors import (
     Timeout,
 )
 from .frames import Axis, Capabilities, Frame, PatternAxis, ProbeState
-from .protocol import Driver, GroundTruth, Stage, Stateful, TimedAcquisition, Wrapper
+from .protocol import Driver, GroundTruth, Replay, Stage, Stateful, TimedAcquisition, Wrapper
 from .truth import truth_source
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "NotSupported",
     "PatternAxis",
     "ProbeState",
+    "Replay",
     "SafetyInterlock",
     "Stage",
     "Stateful",

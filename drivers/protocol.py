@@ -7,13 +7,16 @@ errors of :mod:`drivers.errors`; none clamps an out-of-range argument.
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from .frames import Axis, Capabilities, Frame, ProbeState
 
-__all__ = ["Driver", "GroundTruth", "Stage", "Stateful", "TimedAcquisition", "Wrapper"]
+if TYPE_CHECKING:  # the replay package imports its denoisers: only runs that replay pay for it
+    from .replay.recording import Recording
+
+__all__ = ["Driver", "GroundTruth", "Replay", "Stage", "Stateful", "TimedAcquisition", "Wrapper"]
 
 
 @runtime_checkable
@@ -119,3 +122,21 @@ class Wrapper(Protocol):
 
     inner: Driver
     """The wrapped driver."""
+
+
+@runtime_checkable
+class Replay(Driver, Protocol):
+    """Optional capability of a driver that replays one recording (:class:`drivers.replay.ReplayDriver`):
+    one field, one grid and the recorded detectors, which the experiment's settings must fit
+    (:func:`agent.preflight.fit_recording`). Checking it imports nothing from :mod:`drivers.replay`."""
+
+    @property
+    def recording(self) -> Recording:
+        """The recorded data: ``cube`` ``(ny, nx, n_channels)``, ``image`` ``(ny, nx)``,
+        ``shape_px``, detector names (``spectrum_name``, ``image_name``, ``extra_images``)."""
+        ...
+
+    @property
+    def native_fov_m(self) -> float | None:
+        """Largest side of the recorded field (metres; ``None`` when uncalibrated)."""
+        ...

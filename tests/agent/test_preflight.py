@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import FakeDriver, GreedyUCB, NearestSurrogate, peak_reward
 
 from agent.loop import Experiment
 from agent.preflight import PreflightError, check_driver, check_overview, check_reward, fit_recording
 from agent.settings import ConfigError, ExperimentSettings
-from conftest import FakeDriver, GreedyUCB, NearestSurrogate, peak_reward
 from drivers import Axis, Capabilities
 
 
@@ -167,3 +167,35 @@ def test_a_reward_that_finds_no_counts_on_the_test_spectrum_is_left_to_real_spec
     check_reward(no_counts, axis)
     with pytest.raises(PreflightError, match="cannot evaluate"):
         check_reward(off_axis, axis)
+
+
+def test_a_replay_is_found_by_its_declared_protocol_behind_any_wrapper():
+    """preflight finds the replay through drivers.Replay (no sys.modules lookup): the replay itself
+    behind the fault injector (which forwards every attribute) and the safety layer, nothing in a
+    driver that does not replay; a replay-like driver of the user's own is fitted too."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import agent.preflight as pf
+    from drivers import Replay
+    from drivers.faults import FaultInjector
+    from drivers.replay import ReplayDriver
+    from drivers.safety import SafeDriver, SafetyLimits
+
+    replay = ReplayDriver.from_arrays(np.ones((4, 4), np.float32), np.ones((4, 4, 8), np.float32),
+                                      np.linspace(1.0, 3.0, 8))
+    assert isinstance(replay, Replay) and not isinstance(FakeDriver(), Replay)
+    assert pf._replay_driver(SafeDriver(FaultInjector(replay), SafetyLimits())) is replay
+    assert pf._replay_driver(FaultInjector(FakeDriver())) is None
+
+    class OwnReplay(FakeDriver):  # a user's replay of a 4 x 4 recording: declares the protocol
+        recording = replay.recording
+        native_fov_m = None
+
+    fitted = fit_recording(_settings(overview={"shape_px": [256, 256]}), OwnReplay())
+    assert fitted.overview.shape_px is None  # the recorded grid, not the experiment's
+    code = ("import sys; from agent.preflight import check_driver, fit_recording; from conftest import FakeDriver; "
+            "from agent.settings import ExperimentSettings as S; d = FakeDriver(); "
+            "check_driver(fit_recording(S(), d), d); assert 'drivers.replay' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=str(Path(__file__).resolve().parent))
