@@ -21,7 +21,11 @@ Commands (positions in overview pixels, or metres with ``--metres``)::
                               not): a label for the run's few-shot scorer (gate=fewshot,
                               prior=fewshot), whose scores are recomputed at once
     set policy=ucb policy.beta=4      switch the policy (or reward=..., reward.window_eV=[1,2])
-    status                    print progress from the journal
+    status                    print progress from the journal (:mod:`agent.status`)
+
+This module is the command grammar (:func:`parse`, :func:`validate_set`, :func:`check_against_run`),
+the inbox both ends share (:func:`send`, :class:`Inbox`) and the ``autoscope-ctl`` entry point; the
+``status`` report, which reads and rescores a run, is :func:`agent.status.run_status`.
 """
 
 from __future__ import annotations
@@ -38,9 +42,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from drivers.errors import AutoscopeError
+
+from .confdir import CONF_DIR as _CONF_DIR  # the shipped configs (agent/conf): `set group=NAME`
 
 __all__ = ["Command", "ControlError", "send", "Inbox", "main", "VERBS", "SET_GROUPS", "validate_set",
            "to_pixels", "is_run_dir", "LABELS", "has_fewshot", "parse", "check_against_run"]
@@ -50,7 +54,6 @@ VERBS = ("pause", "resume", "stop", "veto", "force", "set", "label")
 LABELS = ("positive", "negative")
 #: the config groups ``set`` may change mid-run
 SET_GROUPS = ("policy", "reward")
-from .confdir import CONF_DIR as _CONF_DIR  # noqa: E402 - the shipped configs (agent/conf)
 
 _RUN_FILES = ("config.yaml", "journal.jsonl", "record.h5", "overview.npz")
 
@@ -251,96 +254,6 @@ class Inbox:
         return rejected / path.name
 
 
-def _status(run_dir: Path) -> str:
-    """Progress from the journal, after the store's consistency check (``RunStoreError`` if damaged)."""
-    from .consistency import check_store
-
-    check = check_store(run_dir)
-    rows = check.journal.rows
-    store = check.summary() + "".join(f"\n  {n}" for n in check.notes)
-    if not rows:
-        return f"{run_dir}: no measurements yet\n{store}"
-    maximize = _run_maximizes(run_dir)
-    values = [float(r.reward) for r in rows]
-    objectives = [np.asarray(r.objectives, dtype=np.float64) for r in rows]
-    label = ""
-    switch = _reward_switches(check.journal.events)
-    if switch:  # the loop rescored every spectrum with the new reward: so does the status
-        try:
-            values, objectives = _rescore(run_dir, rows, check.journal.signal_axis, switch)
-            label = f" under `set {' '.join(switch)}` (rescored)"
-        except Exception as err:  # noqa: BLE001 - status still reports the progress
-            label = f" under the reward before `set {' '.join(switch)}` (could not rescore: {err})"
-    good = [i for i, v in enumerate(values) if math.isfinite(v)]
-    pending = len(list((run_dir / "control" / "inbox").glob("*.json")))
-    line = f"{run_dir}: {len(rows)} measurements ({len(rows) - len(good)} without reward)"
-    if good and any(o.size > 1 for o in objectives):
-        from policies.pareto import pareto_mask
-
-        usable = [i for i in good if objectives[i].size > 1 and np.all(np.isfinite(objectives[i]))]
-        y = np.stack([objectives[i] for i in usable]) if usable else np.zeros((0, 2))
-        front = pareto_mask(y if maximize else -y) if len(usable) else np.zeros(0, bool)
-        line += f", {y.shape[1]} objectives: Pareto set of {int(front.sum())}{label}"
-    elif good:
-        k = (max if maximize else min)(good, key=lambda i: values[i])
-        line += f", best {values[k]:.4g} at pixel {rows[k].yx_px} (step {rows[k].step}){label}"
-    if (run_dir / "summary.json").exists():
-        line += ", finished (summary.json written)"
-    return line + f", {pending} command(s) waiting\n{store}"
-
-
-def _run_maximizes(run_dir: Path) -> bool:
-    import yaml
-
-    try:
-        cfg = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
-        return bool((cfg.get("experiment") or {}).get("maximize", True))
-    except (OSError, yaml.YAMLError, AttributeError):
-        return True
-
-
-def _reward_switches(events: Sequence[str]) -> list[str]:
-    """The reward arguments of every applied ``set`` (in order; cumulative like the loop's)."""
-    out: list[str] = []
-    for text in events:
-        try:
-            ev = json.loads(text)
-        except ValueError:
-            continue
-        if (isinstance(ev, dict) and ev.get("kind") == "intervention" and ev.get("verb") == "set"
-                and ev.get("outcome") == "applied"):
-            out += [str(a) for a in ev.get("args") or [] if str(a).split("=", 1)[0].split(".")[0] == "reward"]
-    return out
-
-
-def _rescore(run_dir: Path, rows: Sequence[Any], axis: Any, switch: list[str]) -> tuple[list[float], list[Any]]:
-    """Every journaled spectrum under the reward the run switched to (as the loop does)."""
-    from hydra.utils import instantiate
-    from omegaconf import DictConfig, OmegaConf
-
-    from rewards.errors import RewardError
-
-    from .result import final_reward_node  # not agent.app: app -> loop -> control already
-
-    if axis is None:
-        raise ValueError("the journal holds no signal axis")
-    cfg = OmegaConf.load(run_dir / "config.yaml")
-    if not isinstance(cfg, DictConfig):
-        raise ValueError(f"{run_dir / 'config.yaml'} is not a mapping")
-    config = OmegaConf.to_container(cfg, resolve=True)
-    assert isinstance(config, dict)
-    reward = instantiate(final_reward_node({str(k): v for k, v in config.items()}, switch))
-    values, objectives = [], []
-    for row in rows:
-        try:
-            v = np.atleast_1d(np.asarray(reward(np.asarray(row.spectrum), axis), dtype=np.float64))
-        except RewardError:
-            v = np.array([np.nan])
-        values.append(float(v[0]) if np.all(np.isfinite(v)) else float("nan"))
-        objectives.append(v if v.size > 1 else np.zeros(0))
-    return values, objectives
-
-
 def has_fewshot(node: Any) -> bool:
     """Whether a (plain) config holds a few-shot scorer that labels can reach
     (``FewShotCandidateScorer``; ``FewShotReward`` in runs started before the rename)."""
@@ -406,9 +319,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if ns.verb == "status":
         from .record import RecordError
+        from .status import run_status
 
         try:
-            print(_status(ns.run_dir))
+            print(run_status(ns.run_dir))
         except RecordError as err:
             print(f"autoscope-ctl: {str(err).splitlines()[0]}", file=sys.stderr)
             return 3
