@@ -61,7 +61,8 @@ def _recreate(classname: str, data: Mapping[str, Any]) -> DriverError:
         exc = cls(message)
     remote_tb = attributes.get("_pyroTraceback")
     if remote_tb is not None:
-        exc._pyroTraceback = remote_tb
+        # Pyro5's own attribute (it prints the server-side traceback); not part of DriverError
+        setattr(exc, "_pyroTraceback", remote_tb)  # noqa: B010
     return exc
 
 
