@@ -69,15 +69,17 @@ def finite(field: str, value: Any, *, coerce: bool = False, error: ErrorType = C
     return v
 
 
-def positive(field: str, value: Any, *, allow_zero: bool = False, maximum: float | None = None,
-             unit: str = "", coerce: bool = False, error: ErrorType = ConfigurationError,
-             fix: str = "") -> float:
+def positive(field: str, value: Any, *, allow_zero: bool = False, allow_inf: bool = False,
+             maximum: float | None = None, unit: str = "", coerce: bool = False,
+             error: ErrorType = ConfigurationError, fix: str = "") -> float:
     """``value`` as a finite float ``> 0`` (``>= 0`` with ``allow_zero``), ``<= maximum`` if given;
+    ``allow_inf``: ``+inf`` passes too (a limit that means "no limit"; NaN and ``-inf`` never do);
     ``unit`` (e.g. ``" s"``) follows the bound in the message; ``coerce`` also reads numeric text."""
     bound = ">= 0" if allow_zero else "> 0"
     v = _as_float(value, coerce)
-    if v is None or not math.isfinite(v):
-        raise _fail(error, f"{field}={value!r} must be a finite number {bound}{unit}", fix)
+    if v is None or math.isnan(v) or (math.isinf(v) and not (allow_inf and v > 0)):
+        kind = "a number" if allow_inf else "a finite number"
+        raise _fail(error, f"{field}={value!r} must be {kind} {bound}{unit}", fix)
     if v < 0.0 or (v == 0.0 and not allow_zero):
         raise _fail(error, f"{field}={value!r} must be {bound}{unit}", fix)
     if maximum is not None and v > maximum:
@@ -86,10 +88,11 @@ def positive(field: str, value: Any, *, allow_zero: bool = False, maximum: float
     return v
 
 
-def nonnegative(field: str, value: Any, *, unit: str = "", coerce: bool = False,
+def nonnegative(field: str, value: Any, *, allow_inf: bool = False, unit: str = "", coerce: bool = False,
                 error: ErrorType = ConfigurationError, fix: str = "") -> float:
-    """``value`` as a finite float ``>= 0``."""
-    return positive(field, value, allow_zero=True, unit=unit, coerce=coerce, error=error, fix=fix)
+    """``value`` as a finite float ``>= 0`` (``allow_inf``: ``+inf`` too)."""
+    return positive(field, value, allow_zero=True, allow_inf=allow_inf, unit=unit, coerce=coerce, error=error,
+                    fix=fix)
 
 
 def in_range(field: str, value: Any, lo: float | None = None, hi: float | None = None, *,

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from drivers import validation
 from drivers.errors import InvalidArgument
 
 __all__ = ["SafetyLimits", "ANGSTROM2_PER_M2"]
@@ -14,18 +15,12 @@ __all__ = ["SafetyLimits", "ANGSTROM2_PER_M2"]
 ANGSTROM2_PER_M2 = 1e20
 
 
-def _positive(name: str, value: Any, allow_none: bool) -> float | None:
-    if value is None:
-        if allow_none:
-            return None
-        raise InvalidArgument(f"SafetyLimits.{name} must be a positive number, got None")
-    try:
-        number = float(value)
-    except (TypeError, ValueError) as exc:
-        raise InvalidArgument(f"SafetyLimits.{name} must be a number, got {value!r}") from exc
-    if math.isnan(number) or number <= 0:
-        raise InvalidArgument(f"SafetyLimits.{name} must be > 0, got {value!r}")
-    return number
+def _limit(name: str, value: Any, allow_none: bool) -> float | None:
+    """A positive limit; ``+inf`` is accepted (no limit, as ``None`` where that is allowed), NaN never."""
+    if value is None and allow_none:
+        return None
+    return validation.positive(f"SafetyLimits.{name}", value, allow_inf=True, coerce=True, error=InvalidArgument,
+                               fix="use null for no limit" if allow_none else "")
 
 
 @dataclass(frozen=True)
@@ -70,25 +65,16 @@ class SafetyLimits:
 
     def __post_init__(self) -> None:
         for name in ("max_exposure_s", "max_dwell_s", "probe_diameter_m", "default_timeout_s"):
-            object.__setattr__(self, name, _positive(name, getattr(self, name), allow_none=False))
+            object.__setattr__(self, name, _limit(name, getattr(self, name), allow_none=False))
         for name in ("max_total_dose_e", "max_dose_per_area_e_per_A2", "max_fov_m", "beam_current_A"):
-            object.__setattr__(self, name, _positive(name, getattr(self, name), allow_none=True))
-        grace = float(self.timeout_grace_s)
-        if math.isnan(grace) or grace < 0:
-            raise InvalidArgument(f"SafetyLimits.timeout_grace_s must be >= 0, got {self.timeout_grace_s!r}")
+            object.__setattr__(self, name, _limit(name, getattr(self, name), allow_none=True))
+        grace = validation.nonnegative("SafetyLimits.timeout_grace_s", self.timeout_grace_s, allow_inf=True,
+                                       coerce=True, error=InvalidArgument)
         object.__setattr__(self, "timeout_grace_s", grace)
         if self.timeout_factor is not None:
-            try:
-                factor = float(self.timeout_factor)
-            except (TypeError, ValueError) as exc:
-                raise InvalidArgument(
-                    f"SafetyLimits.timeout_factor must be a number >= 1 or None, got {self.timeout_factor!r}"
-                ) from exc
-            if not (math.isfinite(factor) and factor >= 1.0):
-                raise InvalidArgument(
-                    f"SafetyLimits.timeout_factor must be >= 1 (a timeout shorter than the acquisition "
-                    f"always fails) or None, got {self.timeout_factor!r}"
-                )
+            factor = validation.in_range(
+                "SafetyLimits.timeout_factor", self.timeout_factor, 1.0, coerce=True, error=InvalidArgument,
+                fix="give a number >= 1 (a shorter timeout fails every acquisition) or null (a fixed timeout)")
             object.__setattr__(self, "timeout_factor", factor)
         if self.stage_limits_m is not None:
             try:

@@ -311,3 +311,28 @@ def test_timeout_follows_the_acquisition_the_driver_declares():
     fixed.close()
     with pytest.raises(InvalidArgument, match="timeout_factor"):
         SafetyLimits(timeout_factor=0.5)
+
+
+def test_safety_limits_take_inf_as_no_limit_through_the_shared_validator():
+    """SafetyLimits checks its limits with drivers.validation (no validator of its own): +inf stays
+    "no limit" (validation.positive(..., allow_inf=True)), NaN, -inf and <= 0 are refused in one line."""
+    from drivers import validation
+    from drivers.errors import ConfigurationError
+
+    inf = float("inf")
+    limits = SafetyLimits(max_exposure_s=inf, max_total_dose_e=inf, timeout_grace_s=inf, max_fov_m="2e-6")
+    assert (limits.max_exposure_s, limits.max_total_dose_e, limits.timeout_grace_s) == (inf, inf, inf)
+    assert limits.max_fov_m == 2e-6
+    nan_message = r"^SafetyLimits\.max_fov_m=nan must be a number > 0; use null for no limit$"
+    with pytest.raises(InvalidArgument, match=nan_message):
+        SafetyLimits(max_fov_m=float("nan"))
+    with pytest.raises(InvalidArgument, match=r"^SafetyLimits\.max_dwell_s=-inf must be a number > 0$"):
+        SafetyLimits(max_dwell_s=-inf)
+    with pytest.raises(InvalidArgument, match=r"^SafetyLimits\.timeout_factor=inf must be a finite number"):
+        SafetyLimits(timeout_factor=inf)
+    assert validation.positive("x", inf, allow_inf=True) == inf
+    assert validation.nonnegative("x", inf, allow_inf=True) == inf
+    with pytest.raises(ConfigurationError, match=r"^x=inf must be a finite number > 0$"):
+        validation.positive("x", inf)
+    with pytest.raises(ConfigurationError, match=r"^x=-inf must be a number > 0$"):
+        validation.positive("x", -inf, allow_inf=True)
