@@ -107,9 +107,12 @@ class StepRow:
 class Record:
     """Append-only HDF5 record of one run. Use :meth:`create` for a new run, :meth:`open` to read."""
 
-    def __init__(self, h5: h5py.File, path: Path) -> None:
+    def __init__(self, h5: h5py.File, path: Path, writer: bool = False) -> None:
         self._h5 = h5
         self.path = path
+        # whether this handle writes: not ``h5.mode``, which says "r+" for a reader in the writer's
+        # own process (HDF5 shares one open file per process), whose close must not end the run's file
+        self._writer = writer
         # writers on two threads (a pipelined loop journals faults from its acquisition thread
         # while the main thread appends rows): each write is whole before the next starts
         self._write_lock = threading.RLock()
@@ -167,7 +170,7 @@ class Record:
             h5.close()
             tmp.unlink(missing_ok=True)
             raise
-        return cls(h5, path)
+        return cls(h5, path, writer=True)
 
     @classmethod
     def open(cls, path: str | Path, mode: str = "r") -> Record:
@@ -201,7 +204,7 @@ class Record:
             h5.attrs["closed_cleanly"] = 0
             h5.flush()
             h5.swmr_mode = True
-        return cls(h5, path)
+        return cls(h5, path, writer=mode != "r")
 
     @property
     def layout(self) -> int:
@@ -329,14 +332,15 @@ class Record:
     def close(self) -> None:
         if self._h5.id.valid:
             with self._write_lock:
-                if self._h5.mode != "r":
+                if self._writer:
                     steps = self._h5["steps"]
                     if steps["objectives"].shape[1] == 0:
                         # a scalar reward's (m, 0) objectives: HyperSpy's NeXus reader fails on empty
                         # datasets (open("a") makes it again)
                         del steps["objectives"]
                     self._h5.attrs["closed_cleanly"] = 1
-                self._h5.flush()
+                if self._writer:
+                    self._h5.flush()
                 self._h5.close()
 
     def __enter__(self) -> Record:

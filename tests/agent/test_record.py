@@ -349,3 +349,37 @@ def test_every_run_writes_metrics_csv_from_its_record(tmp_path):
     with Record.open(tmp_path / "m" / "record.h5") as rec:
         assert [r["index"] for r in rows] == rec.column("index").tolist()
         assert [r["value"] for r in rows] == pytest.approx(rec.column("reward").tolist())
+
+
+def test_run_result_reads_through_the_one_reader_while_the_run_writes(tmp_path, monkeypatch):
+    # RunResult (summary, plots, report, agent.Run) and read_run (export, metrics.csv) are one code
+    # path: the loop's open handle and a second reader of the live folder give the same rows
+    import agent.record_reader as reader
+    from agent.result import RunResult
+
+    ov, cand = _setup(tmp_path)
+    rec = Record.create(tmp_path / "record.h5", ov, cand, "seed: 3\nexperiment: {maximize: false}\n",
+                        reward_name="BandIntensity", reward_units="counts eV", reward_windows=((0.6, 0.9),))
+    axis = Axis.uniform("energy_loss", "eV", 0.5, 0.1, 8)
+    for k in range(4):
+        rec.append(_row(k, reward=float(k)), axis)
+    calls = []
+    real = reader.read_record
+    monkeypatch.setattr(reader, "read_record", lambda r: calls.append(r) or real(r))
+    import agent.result
+
+    monkeypatch.setattr(agent.result, "read_record", reader.read_record)
+    live = RunResult.from_run_dir(tmp_path)  # the writer is still open (SWMR)
+    own = RunResult.from_record(rec)
+    assert len(calls) == 2
+    assert live.n_rows == own.n_rows == 4 and live.seed == 3 and not live.maximize
+    assert np.array_equal(live.columns["spectrum"], own.columns["spectrum"])
+    assert live.columns["phase"].tolist() == ["seed"] * 4 and live.best_row == 0
+    assert live.reward.label == "BandIntensity (counts eV)" and live.reward.windows == ((0.6, 0.9),)
+    assert live.signal_axis is not None and live.signal_axis.units == "eV"
+    # the reader's close (in the writer's own process HDF5 shares the open file) ended nothing:
+    # the run appends on and closes cleanly
+    rec.append(_row(4), axis)
+    rec.close()
+    done = reader.read_run(tmp_path)
+    assert done.n_rows == 5 and done.closed_cleanly
