@@ -362,6 +362,9 @@ class ReplayDriver:
             max_exposure_s=self._recorded_exposure_s,
             verbs=("state", "expected_spectra", "denoised_cube"),
             backend=f"replay:{Path(rec.source).name}",
+            # counts where the cube holds counts; a float cube's units only where the file says them
+            intensity_units={rec.spectrum_name: "counts" if self._counts
+                             else str(rec.metadata.get("intensity_units", "a.u."))},
         )
 
     def state(self) -> dict[str, Any]:

@@ -133,3 +133,16 @@ def test_the_best_spectrum_plot_shades_the_rewards_window(band_run):
     xs = np.asarray(spans[0].get_extents().get_points())  # the shaded band covers the window only
     assert len(spans) == 1 and xs[1, 0] > xs[0, 0]
     plt.close(fig)
+
+
+def test_a_replay_declares_counts_only_for_a_counts_cube():
+    from drivers.replay import ReplayDriver
+
+    rng = np.random.default_rng(0)
+    counts = rng.poisson(5.0, (6, 6, 20)).astype(np.uint16)
+    image, energy = counts.sum(axis=2).astype(np.float32), 0.5 + 0.01 * np.arange(20)
+    caps = ReplayDriver.from_arrays(image, counts, energy, "E", "keV", pixel_size_m=2e-9).capabilities()
+    assert caps.intensity_units_of(caps.detectors[-1]) == "counts"
+    floats = ReplayDriver.from_arrays(image, counts.astype(np.float32) * 0.1, energy, "E", "keV",
+                                      pixel_size_m=2e-9).capabilities()
+    assert floats.intensity_units_of(floats.detectors[-1]) == "a.u."  # the file does not say: no claim of counts
