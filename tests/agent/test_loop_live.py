@@ -33,8 +33,7 @@ def _experiment(path, seed=5, on_step=None, **kw):
 
 
 def _live_read(run_dir):
-    """The record opened as a viewer opens it (SWMR, no file lock). Not ``read_run``: in the writer's
-    own process HDF5 hands back the writer's file, and Record.close() would close it for writing."""
+    """The record opened as the dashboard opens it (raw h5py, SWMR, no file lock)."""
     return h5py.File(run_dir / "record.h5", "r", swmr=True, locking=False)
 
 
