@@ -2,7 +2,7 @@
 
     .venv/bin/python -m benchmarks.remote_roundtrip --n 300 --out benchmarks/results/remote_roundtrip.json
 
-The server runs the real command (``python -m drivers.remote.serve driver=emulator``, with the safety
+The server runs the real command (``python -m agent.serve driver=emulator`` = ``autoscope-serve``, with the safety
 layer) in a child process; the client is :class:`drivers.remote.RemoteDriver` (autoscope protocol)
 or :class:`drivers.remote.ArrayServerDriver` (``--protocol array-server``). Timed per spectrum:
 ``set_probe`` + ``acquire_spectrum`` with a 1 microsecond exposure on the emulator's virtual
@@ -29,7 +29,7 @@ def measure(protocol: str, n: int, seed: int) -> dict:
     argv = ["driver=emulator", f"seed={seed}", "--protocol", protocol]
     if protocol == "array-server":
         argv += ["--fov-m", "2e-7"]
-    with ServerProcess(argv) as server:
+    with ServerProcess(argv, module="agent.serve") as server:
         if protocol == "autoscope":
             from drivers.remote import RemoteDriver
 

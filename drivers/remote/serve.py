@@ -25,9 +25,12 @@ stdout (and written to ``--uri-file``); the server runs until SIGINT/SIGTERM, th
 the driver.
 
 The config folder (``--config-dir``) defaults to the one the entry point gives :func:`main`:
-``autoscope-serve`` (:mod:`agent.serve`) gives the shipped configs (``agent/conf``, also in a
-wheel); ``python -m drivers.remote.serve`` in a checkout falls back to the repository's ``conf/``
-beside this package. This module imports nothing from ``agent`` (the drivers floor).
+``autoscope-serve`` (:mod:`agent.serve`, also ``python -m agent.serve``) gives the shipped configs
+(``agent/conf``, also in a wheel) with their typed schemas registered, so ``driver=<name>`` composes
+the project's ``config.yaml``. This module imports nothing from ``agent`` (the drivers floor):
+``python -m drivers.remote.serve`` is the bare server, for ``--driver`` (its safety limits from the
+repository's ``conf/`` in a checkout, else ``--config-dir``) or ``driver=<name>`` in a config folder
+of your own.
 """
 
 from __future__ import annotations

@@ -306,19 +306,23 @@ class FakeDriver:
 
 
 class ServerProcess:
-    """``python -m drivers.remote.serve <argv>`` in a child process, for tests (a context manager).
+    """``python -m <module> <argv>`` (default ``drivers.remote.serve``) in a child process, for tests
+    (a context manager).
 
     Waits (at most ``start_timeout_s``) for the URI, which the server writes to a temporary file;
     ``terminate()`` sends SIGTERM (the server blanks and closes its driver), ``kill()`` SIGKILL.
 
     Args:
-        argv: arguments after ``-m drivers.remote.serve``.
+        argv: arguments after ``-m <module>``.
         env: extra environment variables (e.g. the secret).
         start_timeout_s: how long to wait for the URI (seconds).
+        module: the server's module: ``drivers.remote.serve`` (the bare server: ``--driver``, or
+            ``driver=<name>`` with ``--config-dir``), or ``agent.serve`` (``autoscope-serve``: composes
+            the project's configs, ``driver=emulator``).
     """
 
     def __init__(self, argv: Sequence[str], env: Mapping[str, str] | None = None,
-                 start_timeout_s: float = 60.0) -> None:
+                 start_timeout_s: float = 60.0, module: str = "drivers.remote.serve") -> None:
         self._dir = tempfile.TemporaryDirectory(prefix="autoscope-serve-")
         uri_file = Path(self._dir.name) / "uri.txt"
         self._stderr_path = Path(self._dir.name) / "stderr.txt"
@@ -327,7 +331,7 @@ class ServerProcess:
         full_env.update(env or {})
         self._stderr = self._stderr_path.open("w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "drivers.remote.serve", *argv, "--uri-file", str(uri_file)],
+            [sys.executable, "-m", module, *argv, "--uri-file", str(uri_file)],
             cwd=str(REPO_ROOT), env=full_env, stdout=subprocess.DEVNULL, stderr=self._stderr,
         )
         deadline = time.monotonic() + start_timeout_s

@@ -359,7 +359,7 @@ def test_served_remotely_by_autoscope_serve():
     from drivers.remote import RemoteDriver
     from drivers.remote.testing import ServerProcess
 
-    with ServerProcess(["driver=nion_usim", "driver.default_shape_px=[64,64]"]) as proc:
+    with ServerProcess(["driver=nion_usim", "driver.default_shape_px=[64,64]"], module="agent.serve") as proc:
         with RemoteDriver(proc.uri, heartbeat_s=0.5) as remote:
             assert remote.capabilities().backend == "safe(nion-usim)"
             frame = remote.acquire_overview(None, None, None)

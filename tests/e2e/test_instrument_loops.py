@@ -38,7 +38,7 @@ def test_agent_loop_on_nion_usim(tmp_path):
 def test_agent_loop_through_a_loopback_server(tmp_path):
     from drivers.remote.testing import ServerProcess
 
-    with ServerProcess(["driver=emulator", "seed=2"]) as server:
+    with ServerProcess(["driver=emulator", "seed=2"], module="agent.serve") as server:
         cfg = _cfg("driver=remote", f"driver.uri={server.uri}", "seed=2", "experiment.steps=8",
                    "experiment.n_init=4")
         summary = run_from_config(cfg, tmp_path / "remote")

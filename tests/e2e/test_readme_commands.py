@@ -147,7 +147,7 @@ def test_readme_command(command, tmp_path):
 def test_remote_pairs(protocol, client, tmp_path):
     """autoscope-serve plus its client, both with their safety layers (the README's defaults)."""
     argv = ["driver=emulator"] + (["--protocol", "array-server", "--fov-m", "2e-7"] if protocol != "autoscope" else [])
-    with ServerProcess(argv) as server:
+    with ServerProcess(argv, module="agent.serve") as server:  # autoscope-serve
         proc = _autoscope([*client, f"driver.uri={server.uri}", "experiment.n_init=3", *BUDGET,
                            f"hydra.run.dir={tmp_path / 'run'}"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
