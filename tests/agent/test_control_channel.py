@@ -6,11 +6,12 @@ import json
 
 import numpy as np
 import pytest
+from conftest import FakeDriver, GreedyUCB, NearestSurrogate, peak_reward
 
-from agent.control import Command, ControlError, main as ctl, parse, send, validate_set
+from agent.control import Command, ControlError, parse, send, validate_set
+from agent.control import main as ctl
 from agent.loop import Experiment
 from agent.settings import ExperimentSettings
-from conftest import FakeDriver, GreedyUCB, NearestSurrogate, peak_reward
 
 
 def _settings(**kw):
