@@ -11,7 +11,7 @@ CONSTRAINTS ?= constraints.txt
 # make TORCH_INDEX=https://download.pytorch.org/whl/cu128 (or keep the torch you have: pip install -e .).
 TORCH_INDEX ?=
 
-.PHONY: run test install install-dev install-browser clean
+.PHONY: run test install install-dev install-browser lint clean
 
 $(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +35,12 @@ install-browser:
 run: install
 	$(VENV)/bin/autoscope $(ARGS)
 
-test: install-dev install-browser
+# ruff (style, common bugs) and mypy (the declared contracts) over the whole tree; settings in pyproject.toml.
+lint: install-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+test: install-dev install-browser lint
 	$(PY) -m pytest -q $(ARGS)
 
 clean:

@@ -7,9 +7,9 @@ import itertools
 import numpy as np
 import pytest
 
+from agent.surrogates.protocol import SurrogateBase
 from drivers import Axis, Capabilities, Frame, InvalidArgument, ProbeState, Timeout
 from policies import PolicyBase, Posterior, Selection
-from agent.surrogates.protocol import SurrogateBase
 
 
 class FakeDriver:

@@ -8,13 +8,13 @@ import shutil
 
 import numpy as np
 import pytest
+from conftest import FakeDriver, GreedyUCB, NearestSurrogate, peak_reward
 
 from agent.consistency import RunStoreError, check_store
 from agent.journal import JournalError, read_journal, scan_journal
 from agent.loop import Experiment
 from agent.record import Record, RecordError
 from agent.settings import ExperimentSettings
-from conftest import FakeDriver, GreedyUCB, NearestSurrogate, peak_reward
 from drivers.faults import FaultInjector
 
 
@@ -184,7 +184,7 @@ def test_damaged_checkpoint_or_overview_gives_the_fix_not_torch_advice(crashed, 
 def test_killed_before_the_record_exists_resumes(tmp_path):
     d = tmp_path / "early"
     d.mkdir()
-    FakeDriver  # the overview was saved, then the kill came before record.h5 / journal.jsonl
+    # the overview was saved, then the kill came before record.h5 / journal.jsonl
     exp = _experiment(d)
     overview = exp.driver.acquire_overview(None, None, None)
     from agent.runfiles import save_overview

@@ -6,13 +6,13 @@ import json
 
 import numpy as np
 import pytest
+from conftest import FakeDriver, GreedyUCB, NearestSurrogate, peak_reward
 
 from agent.control import parse, send
 from agent.journal import read_journal
 from agent.loop import Experiment
 from agent.record import Record, RecordError
 from agent.settings import ExperimentSettings
-from conftest import FakeDriver, GreedyUCB, NearestSurrogate, peak_reward
 
 
 def _settings(**kw):

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+from conftest import FakeDriver, NearestSurrogate, peak_reward
 
 from agent.loop import Experiment
 from agent.record import Record
 from agent.settings import ExperimentSettings
-from conftest import FakeDriver, NearestSurrogate, peak_reward
 from policies import EHVI, CostAware, LogEI, RandomPolicy, Scalarised
 
 

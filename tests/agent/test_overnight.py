@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import FakeDriver, GreedyUCB, NearestSurrogate, peak_reward
 
 from agent.guardians import DoseGuardian, register_shift
 from agent.journal import read_journal
 from agent.loop import Experiment
 from agent.record import Record
 from agent.settings import ExperimentSettings
-from conftest import FakeDriver, GreedyUCB, NearestSurrogate, peak_reward
 from drivers import InvalidArgument
 from drivers.faults import FaultInjector
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from agent.checkpoint import CheckpointError, load_checkpoint, restore_rng, save_checkpoint
-from agent.control import ControlError, Inbox, main as ctl_main, parse, send
+from agent.control import ControlError, Inbox, parse, send
+from agent.control import main as ctl_main
 from agent.journal import Journal, JournalError, read_journal
 from agent.record import StepRow
 

@@ -8,11 +8,11 @@ import subprocess
 import sys
 
 import pytest
+from conftest import FakeDriver, GreedyUCB, NearestSurrogate, peak_reward
 
 from agent.loop import Experiment
 from agent.runlock import RunLock, RunLocked
 from agent.settings import ExperimentSettings
-from conftest import FakeDriver, GreedyUCB, NearestSurrogate, peak_reward
 
 
 def _dead_pid() -> int:
@@ -44,8 +44,8 @@ def test_stale_lock_of_a_dead_pid_is_taken_over(tmp_path, use_flock):
 
 
 def test_lock_held_by_another_live_process_is_refused(tmp_path):
-    code = ("import sys,time; sys.path.insert(0, %r); from agent.runlock import RunLock; "
-            "lock = RunLock(%r).acquire(); print('held', flush=True); time.sleep(30)") % (os.getcwd(), str(tmp_path))
+    code = (f"import sys,time; sys.path.insert(0, {os.getcwd()!r}); from agent.runlock import RunLock; "
+            f"lock = RunLock({str(tmp_path)!r}).acquire(); print('held', flush=True); time.sleep(30)")
     p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         assert p.stdout.readline().strip() == "held"

@@ -240,7 +240,7 @@ def test_paired_wilcoxon_edge_cases() -> None:
 
     up = paired_wilcoxon({s: 0.5 + 0.01 * s for s in range(10)}, {s: 0.1 for s in range(10)})
     assert up.n == 10 and up.p == pytest.approx(2 / 2**10) and up.significant
-    assert up.format() == "+0.45, p=0.002"  # mean diff 0.445; exact p = 2 / 2^10 
+    assert up.format() == "+0.45, p=0.002"  # mean diff 0.445; exact p = 2 / 2^10
     same = paired_wilcoxon({0: 0.3, 1: 0.4}, {0: 0.3, 1: 0.4})
     assert same.p == 1.0 and same.format() == "+0.00, p=1 n.s."
     only = paired_wilcoxon({0: 0.3, 5: 0.1}, {0: 0.2, 7: 0.9})  # one shared seed: no test

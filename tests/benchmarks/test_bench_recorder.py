@@ -13,10 +13,10 @@ import pytest
 from omegaconf import OmegaConf
 
 from agent.record import StepRow
+from agent.surrogates.protocol import SurrogateBase
 from benchmarks.bench import BenchConfigError, BenchSettings, MetricsRecorder, RunLabels, run_benchmark
 from benchmarks.bench.recorder import METRIC_COLUMNS
 from policies.posterior import Posterior
-from agent.surrogates.protocol import SurrogateBase
 
 LABELS = RunLabels("toy", "m", "p", "s", 3)
 
@@ -29,7 +29,7 @@ class CountingSurrogate(SurrogateBase):
     def __init__(self) -> None:
         self.fits: list[int] = []
 
-    def fit(self, X: np.ndarray, y: np.ndarray) -> "CountingSurrogate":
+    def fit(self, X: np.ndarray, y: np.ndarray) -> CountingSurrogate:
         self.fits.append(len(y))
         self._X, self._y = X, y
         return self
