@@ -40,8 +40,10 @@ lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
+# the suite on PYTEST_WORKERS processes (pytest-xdist); PYTEST_WORKERS=0 runs it in this process
+PYTEST_WORKERS ?= 2
 test: install-dev install-browser lint
-	$(PY) -m pytest -q $(ARGS)
+	$(PY) -m pytest -q -n $(PYTEST_WORKERS) $(ARGS)
 
 clean:
 	rm -rf $(VENV) outputs multirun .pytest_cache
