@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from drivers.errors import AutoscopeError
+
 from .posterior import AnyPosterior
 
 if TYPE_CHECKING:
@@ -33,7 +35,7 @@ back to exploration (no or degenerate posterior, nothing measured); ``"baseline"
 policy (random, raster, space filling) chose."""
 
 
-class NoCandidatesLeft(RuntimeError):
+class NoCandidatesLeft(AutoscopeError, RuntimeError):
     """Every candidate was measured (or vetoed) and re-measuring was not allowed."""
 
 

@@ -118,3 +118,27 @@ def test_validation_raises_the_callers_error_class_and_returns_clean_values() ->
     assert validation.probability("p", 0) == 0.0
     assert validation.pair("yx", [1, 2]) == (1.0, 2.0)
     assert validation.array_shape("X", [[1, 2]], (None, 2)).dtype == np.float64
+
+
+def test_every_exception_class_the_project_defines_sits_under_the_root() -> None:
+    # walks the four packages (modules whose optional dependency is missing are skipped): a new
+    # exception class outside AutoscopeError fails here (NoCandidatesLeft and MeasurementFailed did)
+    import importlib
+    import inspect
+    import pkgutil
+
+    outside = []
+    for package in ("agent", "drivers", "policies", "rewards"):
+        root = importlib.import_module(package)
+        for info in pkgutil.walk_packages(root.__path__, package + "."):
+            if info.name.endswith("__main__"):
+                continue
+            try:
+                module = importlib.import_module(info.name)
+            except ImportError:
+                continue
+            for name, cls in inspect.getmembers(module, inspect.isclass):
+                if (cls.__module__ == info.name and issubclass(cls, BaseException)
+                        and not issubclass(cls, AutoscopeError)):
+                    outside.append(f"{info.name}.{name}")
+    assert outside == []

@@ -20,6 +20,7 @@ import numpy as np
 
 from drivers.errors import (
     Aborted,
+    AutoscopeError,
     ConnectionLost,
     DriverError,
     InstrumentError,
@@ -54,7 +55,7 @@ Reward = Callable[[np.ndarray, Axis], Any]
 T = TypeVar("T")
 
 
-class MeasurementFailed(RuntimeError):
+class MeasurementFailed(AutoscopeError, RuntimeError):
     """A candidate could not be measured after every retry."""
 
 

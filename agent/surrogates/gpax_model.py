@@ -14,10 +14,12 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from .errors import SurrogateError
+
 __all__ = ["GpaxUnavailable", "fast_marginal_model", "import_stack", "in_precision", "masked_kernel"]
 
 
-class GpaxUnavailable(ImportError):
+class GpaxUnavailable(SurrogateError, ImportError):
     """gpax (with jax==0.9.2, jaxlib==0.9.2, numpyro==0.20.0) cannot be imported."""
 
 

@@ -34,7 +34,7 @@ import numpy as np
 
 from policies.posterior import Posterior
 
-from .errors import SurrogateConfigError, SurrogateNotFittedError, SurrogateStateError
+from .errors import SurrogateConfigError, SurrogateError, SurrogateNotFittedError, SurrogateStateError
 from .health import assess_health
 from .inputs import as_coords, as_targets
 from .protocol import HealthReport, SurrogateBase
@@ -50,7 +50,7 @@ _STATE_FORMAT = "autoscope.surrogates.GpcamGP/1"
 GPCAM_ACQUISITIONS = ("ucb", "expected improvement", "maximum", "variance", "probability of improvement")
 
 
-class GpcamUnavailable(ImportError):
+class GpcamUnavailable(SurrogateError, ImportError):
     """gpCAM is not installed (the optional ``gpcam`` extra)."""
 
 

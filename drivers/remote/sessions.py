@@ -21,12 +21,14 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import AutoscopeError
+
 __all__ = ["SessionTracker", "SessionLimit"]
 
 log = logging.getLogger(__name__)
 
 
-class SessionLimit(Exception):
+class SessionLimit(AutoscopeError):
     """A new session would exceed ``max_sessions`` (the message says so and names the bound)."""
 
 
