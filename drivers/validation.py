@@ -31,6 +31,7 @@ __all__ = [
     "choice",
     "pair",
     "array_shape",
+    "bool_mask",
 ]
 
 ErrorType = type[Exception]
@@ -177,3 +178,16 @@ def array_shape(field: str, value: Any, shape: Sequence[int | None], *, dtype: A
     if finite_values and np.issubdtype(arr.dtype, np.inexact) and not np.all(np.isfinite(arr)):
         raise _fail(error, f"{field} holds NaN or infinite values", fix or "drop or repair those entries")
     return arr
+
+
+def bool_mask(field: str, value: Any, shape: Sequence[int] | None = None, *,
+              error: ErrorType = ConfigurationError, fix: str = "") -> np.ndarray:
+    """``value`` as a bool array (bool or 0/1 numbers), of ``shape`` when one is given."""
+    arr = np.asarray(value)
+    if shape is not None and arr.shape != tuple(shape):
+        raise _fail(error, f"{field} must have shape {tuple(shape)}, got {arr.shape}", fix)
+    if arr.dtype == np.bool_:
+        return arr
+    if not np.issubdtype(arr.dtype, np.number) or not np.all(np.isin(arr, (0, 1))):
+        raise _fail(error, f"{field} must be bool or 0/1, got dtype {arr.dtype}", fix)
+    return arr.astype(bool)

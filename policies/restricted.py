@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 from scipy.ndimage import distance_transform_edt
 
+from drivers.validation import bool_mask
+
 from .candidate_models import CandidateGate, CandidateView, OverviewImage, Segmenter, overview_image
 from .errors import PolicyConfigError, PolicyInputError
 from .pool import check_choice, check_range
@@ -45,14 +47,7 @@ def check_candidates(owner: str, candidates: Any) -> CandidateView:
 
 def _check_mask(mask: Any, shape: tuple[int, ...]) -> np.ndarray:
     """A (ny, nx) bool mask (bool or 0/1 numbers) of the overview's shape."""
-    arr = np.asarray(mask)
-    if arr.shape != tuple(shape):
-        raise PolicyInputError(f"mask must have shape {tuple(shape)}, got {arr.shape}")
-    if arr.dtype == np.bool_:
-        return arr
-    if not np.issubdtype(arr.dtype, np.number) or not np.all(np.isin(arr, (0, 1))):
-        raise PolicyInputError(f"mask must be bool or 0/1, got dtype {arr.dtype}")
-    return arr.astype(bool)
+    return bool_mask("mask", mask, shape, error=PolicyInputError)
 
 
 def candidate_distances_px(candidates: CandidateView, mask: Any) -> np.ndarray:

@@ -65,14 +65,7 @@ def check_image(image: Any, name: str = "image") -> np.ndarray:
 
 def check_mask(mask: Any, shape: tuple[int, ...] | None = None, name: str = "mask") -> np.ndarray:
     """Validate a boolean mask (bool or 0/1 numbers) of an optional required shape -> bool array."""
-    arr = np.asarray(mask)
-    if shape is not None and arr.shape != tuple(shape):
-        raise VisionInputError(f"{name} must have shape {tuple(shape)}, got {arr.shape}")
-    if arr.dtype == np.bool_:
-        return arr
-    if not np.issubdtype(arr.dtype, np.number) or not np.all(np.isin(arr, (0, 1))):
-        raise VisionInputError(f"{name} must be bool or 0/1, got dtype {arr.dtype}")
-    return arr.astype(bool)
+    return validation.bool_mask(name, mask, shape, error=VisionInputError)
 
 
 def check_int(owner: str, name: str, value: Any, lo: int, hi: int | None = None) -> int:
